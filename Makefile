@@ -46,3 +46,8 @@ bench:
 
 clean:
 	rm -rf bin
+
+## demo: the embedded default end to end on loopback servers (arrives with the runner).
+demo:
+	@if $(GO) run ./cmd/dockhand help demo >/dev/null 2>&1; then $(GO) run ./cmd/dockhand demo; \
+	else echo "make demo: the demo command is not built yet (see the runner issue)"; exit 1; fi
