@@ -49,5 +49,5 @@ clean:
 
 ## demo: the embedded default end to end on loopback servers (arrives with the runner).
 demo:
-	@if $(GO) run ./cmd/dockhand help demo >/dev/null 2>&1; then $(GO) run ./cmd/dockhand demo; \
+	@if $(GO) run ./cmd/dockhand demo --help >/dev/null 2>&1; then $(GO) run ./cmd/dockhand demo; \
 	else echo "make demo: the demo command is not built yet (see the runner issue)"; exit 1; fi
