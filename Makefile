@@ -31,9 +31,10 @@ test-short:
 	$(GO) test -short ./...
 
 ## generate: deepcopy and CRDs from the kubebuilder markers in api/v1.
+## GENERATE_OUT=DIR writes both into DIR instead (api/v1's staleness test does).
 generate:
-	$(CONTROLLER_GEN) object paths=./api/... 
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) object paths=./api/... $(if $(GENERATE_OUT),output:object:dir=$(GENERATE_OUT))
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=$(or $(GENERATE_OUT),config/crd/bases)
 
 lint:
 	$(GO) vet ./...
