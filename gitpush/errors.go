@@ -1,0 +1,98 @@
+package gitpush
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// Sentinels for errors.Is on a run's error.
+var (
+	// ErrAuth: the remote refused the credentials (or asked for some).
+	ErrAuth = errors.New("authentication failed")
+	// ErrRefNotFound: the checkout ref does not exist on the remote.
+	ErrRefNotFound = errors.New("ref not found")
+	// ErrRemoteMoved: a push was rejected because the branch moved on the
+	// remote, after every attempt.
+	ErrRemoteMoved = errors.New("push rejected: the remote branch moved")
+	// ErrPushRejected: the remote refused the push for another reason
+	// (a hook, protection rule, or a non-fast-forward to a branch we may not
+	// force).
+	ErrPushRejected = errors.New("push rejected")
+)
+
+// Error is a failed step of a run. Its message names the step, the remote
+// (without credentials) and the ref; any credential that reached a lower
+// layer's message is replaced by "[redacted]".
+type Error struct {
+	Step   string // "resolving ref", "fetching", "pushing", ...
+	Remote string
+	Ref    string
+	msg    string
+	kinds  []error
+}
+
+func (e *Error) Error() string {
+	ref := ""
+	if e.Ref != "" {
+		ref = " " + e.Ref
+	}
+	return fmt.Sprintf("%s %s%s: %s", e.Step, e.Remote, ref, e.msg)
+}
+
+// Is matches this package's sentinels and go-git's transport sentinels that
+// the cause carried. The cause itself is not kept, so nothing unredacted can
+// be reached through Unwrap.
+func (e *Error) Is(target error) bool {
+	for _, k := range e.kinds {
+		if errors.Is(k, target) {
+			return true
+		}
+	}
+	return false
+}
+
+var knownKinds = []error{
+	ErrAuth, ErrRefNotFound, ErrRemoteMoved, ErrPushRejected, ErrInsecureHTTP, ErrNoKnownHosts,
+	transport.ErrAuthenticationRequired, transport.ErrAuthorizationFailed,
+	transport.ErrRepositoryNotFound, transport.ErrEmptyRemoteRepository,
+}
+
+func (c *conn) wrap(step, ref string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	e := &Error{Step: step, Remote: c.display, Ref: ref, msg: redact(err.Error(), c.secrets)}
+	for _, k := range knownKinds {
+		if errors.Is(err, k) {
+			e.kinds = append(e.kinds, k)
+		}
+	}
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
+		strings.Contains(err.Error(), "unable to authenticate") {
+		e.kinds = append(e.kinds, ErrAuth)
+	}
+	return e
+}
+
+func wrapNoConn(step, display string, secrets []string, err error) error {
+	c := &conn{display: display, secrets: secrets}
+	return c.wrap(step, "", err)
+}
+
+func redact(msg string, secrets []string) string {
+	for _, s := range secrets {
+		s = strings.TrimSpace(s)
+		if len(s) < 4 {
+			continue
+		}
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	return msg
+}

@@ -1,0 +1,165 @@
+package gitpush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// PushOptions says where a commit goes, as Flux's spec.git.push does.
+type PushOptions struct {
+	// Branch to push to. Empty: the checkout branch, fast-forward only and
+	// never forced. Otherwise the branch is (re)built from the checkout
+	// branch plus the one commit, and force-updated because it belongs to the
+	// automation (see NoForce).
+	Branch string
+	// Refspec is pushed in addition, e.g. "HEAD:refs/for/main" or
+	// "+refs/heads/main:refs/heads/auto". Its source may be HEAD, the checkout
+	// branch or Branch, and means the new commit.
+	Refspec string
+	// Options are push options (git push -o key=value); an empty value sends
+	// just the key.
+	Options map[string]string
+	// NoForce pushes Branch only as a fast-forward, so an existing branch
+	// with other commits is left alone and the push fails. Default false.
+	NoForce bool
+}
+
+const outRef = plumbing.ReferenceName("refs/dockhand/out")
+
+// pushPlan is the refspecs of one push and which of them is the checkout
+// branch, guarded against concurrent updates.
+type pushPlan struct {
+	specs      []config.RefSpec
+	require    []config.RefSpec
+	targets    []string
+	guarded    bool
+	pushBranch string
+}
+
+// planPush works out the refspecs. It is pure.
+func planPush(p PushOptions, checkoutBranch string, parent plumbing.Hash) (pushPlan, error) {
+	var plan pushPlan
+	branch := p.Branch
+	if branch == "" {
+		if checkoutBranch == "" {
+			return plan, errors.New("the checkout is not a branch: set push.branch")
+		}
+		branch = checkoutBranch
+	}
+	dst := plumbing.NewBranchReferenceName(branch)
+	if branch == checkoutBranch {
+		// compare-and-swap: the remote branch must still be the parent
+		plan.specs = append(plan.specs, config.RefSpec("+"+outRef.String()+":"+dst.String()))
+		plan.require = append(plan.require, config.RefSpec(parent.String()+":"+dst.String()))
+		plan.guarded = true
+	} else {
+		force := "+"
+		if p.NoForce {
+			force = ""
+		}
+		plan.specs = append(plan.specs, config.RefSpec(force+outRef.String()+":"+dst.String()))
+		plan.pushBranch = dst.String()
+	}
+	plan.targets = append(plan.targets, dst.String())
+	if p.Refspec != "" {
+		spec, target, err := mapRefspec(p.Refspec, checkoutBranch, branch)
+		if err != nil {
+			return plan, err
+		}
+		plan.specs = append(plan.specs, spec)
+		plan.targets = append(plan.targets, target)
+	}
+	for _, s := range plan.specs {
+		if err := s.Validate(); err != nil {
+			return plan, fmt.Errorf("refspec %s: %w", s, err)
+		}
+	}
+	return plan, nil
+}
+
+func mapRefspec(spec, checkoutBranch, pushBranch string) (config.RefSpec, string, error) {
+	force := strings.HasPrefix(spec, "+")
+	spec = strings.TrimPrefix(spec, "+")
+	src, dst, ok := strings.Cut(spec, ":")
+	if !ok || src == "" || dst == "" || strings.Contains(spec, "*") {
+		return "", "", fmt.Errorf("push refspec %q: want [+]SRC:DST without wildcards", spec)
+	}
+	allowed := map[string]bool{"HEAD": true}
+	for _, b := range []string{checkoutBranch, pushBranch} {
+		if b != "" {
+			allowed[b] = true
+			allowed["refs/heads/"+b] = true
+		}
+	}
+	if !allowed[src] {
+		return "", "", fmt.Errorf("push refspec %q: source must be HEAD or the checkout or push branch", spec)
+	}
+	if !strings.HasPrefix(dst, "refs/") {
+		dst = "refs/heads/" + dst
+	}
+	out := outRef.String() + ":" + dst
+	if force {
+		out = "+" + out
+	}
+	return config.RefSpec(out), dst, nil
+}
+
+// errRetry marks a push rejected because the guarded branch moved.
+var errRetry = errors.New("remote branch moved")
+
+// push sends commit. remoteRefs are the refs the run resolved against, used
+// to skip re-pushing an identical commit to the push branch.
+func (e *entry) push(ctx context.Context, cn *conn, p PushOptions, plan pushPlan, rec pushRecord, remoteRefs map[plumbing.ReferenceName]plumbing.Hash) ([]string, error) {
+	specs := plan.specs
+	targets := plan.targets
+	if plan.pushBranch != "" {
+		prev, ok := e.st.Pushed[plan.pushBranch]
+		cur := remoteRefs[plumbing.ReferenceName(plan.pushBranch)]
+		if ok && prev.Parent == rec.Parent && prev.Tree == rec.Tree && cur == prev.Commit && !cur.IsZero() {
+			// the push branch already holds this change on this parent
+			specs, targets = specs[1:], targets[1:]
+		}
+	}
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	if err := e.repo.Storer.SetReference(plumbing.NewHashReference(outRef, rec.Commit)); err != nil {
+		return nil, err
+	}
+	err := e.repo.PushContext(ctx, &git.PushOptions{
+		RemoteName: "origin", RemoteURL: cn.url, RefSpecs: specs, RequireRemoteRefs: plan.require,
+		Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey,
+		ProxyOptions: cn.proxy, Options: p.Options,
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		err = nil
+	}
+	if err != nil {
+		return nil, classifyPush(err, plan.guarded)
+	}
+	if plan.pushBranch != "" {
+		e.st.Pushed[plan.pushBranch] = rec
+	}
+	return targets, nil
+}
+
+func classifyPush(err error, guarded bool) error {
+	msg := err.Error()
+	moved := strings.Contains(msg, "required to be") || strings.Contains(msg, "fetch first") ||
+		strings.Contains(msg, "non-fast-forward") || strings.Contains(msg, "failed to update ref") ||
+		strings.Contains(msg, "failed to lock") || strings.Contains(msg, "cannot lock ref") ||
+		strings.Contains(msg, "stale info") || strings.Contains(msg, "object not found")
+	if moved && guarded {
+		return fmt.Errorf("%w: %w", errRetry, err)
+	}
+	if moved || strings.Contains(msg, "declined") || strings.Contains(msg, "rejected") || strings.Contains(msg, "protected") {
+		return fmt.Errorf("%w: %w", ErrPushRejected, err)
+	}
+	return err
+}

@@ -1,0 +1,320 @@
+package gitpush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// ChangeFunc makes the change in the work tree and returns the commit
+// message. It may run more than once in a run: when a push is rejected
+// because the branch moved, the work tree is reset to the new head and the
+// function runs again. It must only change files under wt.Dir.
+type ChangeFunc func(ctx context.Context, wt Worktree) (message string, err error)
+
+// Worktree is what a ChangeFunc works on.
+type Worktree struct {
+	// Dir holds the files of the sparse paths at Head. Files outside the
+	// sparse paths are absent and are kept as they are in the commit.
+	Dir string
+	// Head is the commit checked out.
+	Head string
+	// ChangedPaths lists the files (slash-separated, relative to Dir) that
+	// changed upstream since the last commit this cache entry saw, within
+	// the sparse paths. Nil means unknown (first run): treat all as changed.
+	ChangedPaths []string
+	// Attempt counts from 1.
+	Attempt int
+}
+
+// Request is one automation run.
+type Request struct {
+	Remote   Remote
+	Checkout Checkout
+	// Paths are the directories to check out (sparse); empty means all.
+	Paths []string
+	// SkipIfHead: when the checkout resolves to this commit, the run ends
+	// after the ref lookup with Result.Skipped. Set it to the last commit
+	// the automation saw when its policies have not changed since.
+	SkipIfHead string
+	Commit     CommitOptions
+	Push       PushOptions
+	Change     ChangeFunc
+}
+
+// Result is what a run did.
+type Result struct {
+	// Head is the checkout commit the change was applied on.
+	Head string
+	// Skipped: the head equalled Request.SkipIfHead; nothing else was done.
+	Skipped bool
+	// Commit is the new commit, empty when nothing changed.
+	Commit string
+	// Pushed lists the remote refs updated; empty when the push branch
+	// already held the same change.
+	Pushed []string
+	// Attempts the change took (1 unless pushes were rejected).
+	Attempts int
+	// ChangedPaths as given to the last ChangeFunc call.
+	ChangedPaths []string
+}
+
+// Run checks out the remote (from the cache when it can), applies the
+// change and pushes a commit if anything changed.
+func (c *Client) Run(ctx context.Context, req Request) (Result, error) {
+	sparse, err := normSparse(req.Paths)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.Change == nil {
+		return Result{}, errors.New("a change function is required")
+	}
+	if err := req.Commit.validate(); err != nil {
+		return Result{}, err
+	}
+	cn, err := c.dial(ctx, req.Remote)
+	if err != nil {
+		return Result{}, wrapNoConn("connecting to", remoteDisplay(req.Remote.URL), req.Remote.Auth.secrets(), err)
+	}
+	ref := req.Checkout.String()
+	if req.Checkout.Commit != "" && req.Checkout.Commit == req.SkipIfHead {
+		return Result{Head: req.SkipIfHead, Skipped: true}, nil
+	}
+	res, refs, err := c.resolve(ctx, cn, req.Checkout)
+	if err != nil {
+		return Result{}, cn.wrap("resolving ref", ref, err)
+	}
+	if req.SkipIfHead != "" && res.hash.String() == req.SkipIfHead {
+		return Result{Head: res.hash.String(), Skipped: true}, nil
+	}
+
+	e, err := c.openEntry(cacheKey(cn.url, req.Checkout, sparse), cn.url, sparse)
+	if err != nil {
+		return Result{}, cn.wrap("opening cache", ref, err)
+	}
+	defer e.close()
+
+	var out Result
+	for attempt := 1; ; attempt++ {
+		out, err = c.attempt(ctx, e, cn, req, res, refs, attempt)
+		if !errors.Is(err, errRetry) {
+			break
+		}
+		if attempt >= c.opts.maxAttempts {
+			err = fmt.Errorf("%w after %d attempts: %w", ErrRemoteMoved, attempt, err)
+			break
+		}
+		if err := c.sleep(ctx, attempt); err != nil {
+			return out, cn.wrap("pushing", ref, err)
+		}
+		res, refs, err = c.resolve(ctx, cn, req.Checkout)
+		if err != nil {
+			return out, cn.wrap("resolving ref", ref, err)
+		}
+	}
+	if err != nil {
+		return out, cn.wrap(stepOf(err), ref, err)
+	}
+	return out, nil
+}
+
+// stepError names the step that failed inside an attempt.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (s *stepError) Error() string { return s.err.Error() }
+func (s *stepError) Unwrap() error { return s.err }
+
+func step(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepError{step: name, err: err}
+}
+
+func stepOf(err error) string {
+	var s *stepError
+	if errors.As(err, &s) {
+		return s.step
+	}
+	return "running"
+}
+
+func (c *Client) resolve(ctx context.Context, cn *conn, co Checkout) (resolved, map[plumbing.ReferenceName]plumbing.Hash, error) {
+	list, err := c.listRefs(ctx, cn)
+	if err != nil {
+		return resolved{}, nil, err
+	}
+	res, err := resolveRef(co, list)
+	if err != nil {
+		return resolved{}, nil, err
+	}
+	refs := make(map[plumbing.ReferenceName]plumbing.Hash, len(list))
+	for _, r := range list {
+		refs[r.Name()] = r.Hash()
+	}
+	return res, refs, nil
+}
+
+func (c *Client) sleep(ctx context.Context, attempt int) error {
+	d := c.opts.backoffBase << min(attempt-1, 20)
+	if d > c.opts.backoffMax || d <= 0 {
+		d = c.opts.backoffMax
+	}
+	if d > 0 {
+		d = d/2 + rand.N(d/2+1)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// attempt runs the change once on the current head and pushes.
+func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, res resolved, refs map[plumbing.ReferenceName]plumbing.Hash, attempt int) (Result, error) {
+	out := Result{Head: res.hash.String(), Attempts: attempt}
+	changed, err := e.prepare(ctx, cn, res)
+	if err != nil {
+		return out, err
+	}
+	out.ChangedPaths = changed
+	plan, err := planPush(req.Push, res.branch, res.hash)
+	if err != nil {
+		return out, step("planning push", err)
+	}
+	if err := e.setDirty(true); err != nil {
+		return out, step("preparing work tree", err)
+	}
+	msg, err := req.Change(ctx, Worktree{Dir: e.workDir(), Head: res.hash.String(), ChangedPaths: changed, Attempt: attempt})
+	if err != nil {
+		return out, step("applying change", err)
+	}
+	changes, err := e.scan()
+	if err != nil {
+		return out, step("reading work tree", err)
+	}
+	if len(changes) == 0 {
+		return out, step("saving cache state", e.finish())
+	}
+	tree, err := e.buildTree(res.hash, changes)
+	if err != nil {
+		return out, step("committing", err)
+	}
+	if base, _ := e.tree(res.hash); base != nil && base.Hash == tree {
+		// the change only touched stat data or restored content
+		e.accept(changes)
+		return out, step("saving cache state", e.finish())
+	}
+	commit, err := e.writeCommit(req.Commit, msg, tree, res.hash, c.opts.now())
+	if err != nil {
+		return out, step("committing", err)
+	}
+	pushed, err := e.push(ctx, cn, req.Push, plan, pushRecord{Commit: commit, Parent: res.hash, Tree: tree}, refs)
+	if err != nil {
+		if errors.Is(err, errRetry) {
+			if rerr := e.restore(changes); rerr != nil {
+				return out, step("resetting work tree", rerr)
+			}
+		}
+		return out, step("pushing", err)
+	}
+	if len(pushed) == 0 { // the push branch already holds this change
+		commit = e.st.Pushed[plan.pushBranch].Commit
+	}
+	e.accept(changes)
+	e.st.Worktree = commit
+	if plan.guarded {
+		e.st.Seen = commit
+	}
+	out.Commit, out.Pushed = commit.String(), pushed
+	return out, step("saving cache state", e.finish())
+}
+
+func (e *entry) finish() error {
+	if err := e.saveState(); err != nil {
+		return err
+	}
+	return e.setDirty(false)
+}
+
+// prepare makes the work tree reflect res.hash: fetches it if it is not in
+// the cache, undoes what an earlier interrupted run left, and applies the
+// tree diff. It returns the paths changed upstream since the last head seen.
+func (e *entry) prepare(ctx context.Context, cn *conn, res resolved) ([]string, error) {
+	if !e.has(res.hash) {
+		if err := e.fetch(ctx, cn, res); err != nil {
+			return nil, step("fetching", err)
+		}
+		if !e.has(res.hash) {
+			return nil, step("fetching", fmt.Errorf("%w: commit %s is not on %s", ErrRefNotFound, res.hash, res.ref))
+		}
+	}
+	if e.isDirty() {
+		changes, err := e.scan()
+		if err != nil {
+			return nil, step("resetting work tree", err)
+		}
+		if err := e.restore(changes); err != nil {
+			return nil, step("resetting work tree", err)
+		}
+	}
+	if _, err := e.checkoutTree(ctx, res.hash); err != nil {
+		return nil, step("checking out", err)
+	}
+	var changed []string
+	if !e.st.Seen.IsZero() && e.has(e.st.Seen) {
+		from, err1 := e.tree(e.st.Seen)
+		to, err2 := e.tree(res.hash)
+		if err1 == nil && err2 == nil {
+			if d, err := e.diffPaths(ctx, from, to); err == nil {
+				changed = d
+			}
+		}
+	}
+	e.st.Seen = res.hash
+	return changed, nil
+}
+
+func (e *entry) has(h plumbing.Hash) bool {
+	_, err := e.repo.Storer.EncodedObject(plumbing.CommitObject, h)
+	return err == nil
+}
+
+// fetch brings the checkout ref into the cache: depth 1 unless the
+// checkout is a commit (then the whole branch).
+func (e *entry) fetch(ctx context.Context, cn *conn, res resolved) error {
+	depth := 1
+	if res.full {
+		depth = 0
+	}
+	err := e.repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin", RemoteURL: cn.url,
+		RefSpecs: []config.RefSpec{config.RefSpec("+" + res.ref.String() + ":refs/dockhand/head")},
+		Depth:    depth, Tags: git.NoTags, Force: true,
+		Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey, ProxyOptions: cn.proxy,
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return err
+}
+
+func remoteDisplay(raw string) string {
+	cn := &conn{}
+	if ep, err := parseEndpoint(raw); err == nil {
+		cn.display = displayURL(ep)
+	}
+	return cn.display
+}

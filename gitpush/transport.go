@@ -1,0 +1,272 @@
+package gitpush
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/skeema/knownhosts"
+	"golang.org/x/crypto/ssh"
+)
+
+// Remote is a Git remote and the credentials to reach it.
+type Remote struct {
+	// URL is https://, http://, ssh://, scp-like (git@host:path), file://
+	// or a local path. Credentials in the URL are moved into basic auth and
+	// never shown.
+	URL  string
+	Auth *Auth
+}
+
+// ErrInsecureHTTP is returned for credentials over plain http:// unless
+// Auth.AllowInsecureHTTP is set.
+var ErrInsecureHTTP = errors.New("refusing to send credentials over plain http (set AllowInsecureHTTP to allow)")
+
+// ErrNoKnownHosts is returned for an SSH remote without known_hosts.
+var ErrNoKnownHosts = errors.New("ssh remote needs known_hosts to verify the host key")
+
+// conn is what go-git needs to reach one remote.
+type conn struct {
+	url        string // with any credentials removed
+	display    string // for errors and logs
+	protocol   string
+	auth       transport.AuthMethod
+	caBundle   []byte
+	clientCert []byte
+	clientKey  []byte
+	proxy      transport.ProxyOptions
+	secrets    []string
+}
+
+// dial prepares a conn: checks the URL against the auth, builds the go-git
+// auth method and, for a GitHub App, gets (or reuses) an installation token.
+func (c *Client) dial(ctx context.Context, r Remote) (*conn, error) {
+	ep, err := transport.NewEndpoint(r.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing remote URL: %w", errors.New("invalid URL"))
+	}
+	a := r.Auth
+	if a == nil {
+		a = &Auth{}
+	}
+	cp := *a
+	a = &cp
+	if ep.Password != "" && a.Password == "" && a.BearerToken == "" {
+		a.Username, a.Password = ep.User, ep.Password
+	}
+	out := &conn{protocol: ep.Protocol, secrets: a.secrets()}
+	if ep.Password != "" {
+		out.secrets = append(out.secrets, ep.Password)
+	}
+	clean := *ep
+	clean.Password = ""
+	if ep.Protocol == "http" || ep.Protocol == "https" {
+		clean.User = ""
+	}
+	out.url = cleanURL(r.URL, &clean)
+	out.display = displayURL(&clean)
+	if a.Proxy != nil {
+		out.proxy = transport.ProxyOptions{URL: a.Proxy.URL, Username: a.Proxy.Username, Password: a.Proxy.Password}
+	}
+
+	switch ep.Protocol {
+	case "http", "https":
+		out.caBundle, out.clientCert, out.clientKey = a.CACert, a.ClientCert, a.ClientKey
+		if ep.Protocol == "http" && a.hasCredentials() && !a.AllowInsecureHTTP {
+			return nil, ErrInsecureHTTP
+		}
+		switch {
+		case a.GitHubApp != nil:
+			hc, err := c.restClient(a)
+			if err != nil {
+				return nil, err
+			}
+			tok, err := c.appToken(ctx, a.GitHubApp, hc)
+			if err != nil {
+				return nil, err
+			}
+			out.secrets = append(out.secrets, tok)
+			out.auth = &githttp.BasicAuth{Username: "x-access-token", Password: tok}
+		case a.BearerToken != "":
+			out.auth = &githttp.TokenAuth{Token: a.BearerToken}
+		case a.Username != "" || a.Password != "":
+			user := a.Username
+			if user == "" {
+				user = "git"
+			}
+			out.auth = &githttp.BasicAuth{Username: user, Password: a.Password}
+		}
+	case "ssh":
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		if len(a.Identity) == 0 {
+			return nil, errors.New("ssh remote needs an identity (private key)")
+		}
+		signer, err := parseSSHKey(a.Identity, a.Password)
+		if err != nil {
+			return nil, err
+		}
+		pk := &gitssh.PublicKeys{User: user, Signer: signer}
+		hostPort := net.JoinHostPort(ep.Host, strconv.Itoa(portOr(ep.Port, 22)))
+		switch {
+		case a.InsecureIgnoreHostKey:
+			pk.HostKeyCallback = ssh.InsecureIgnoreHostKey() // explicit, documented opt-out
+		case len(a.KnownHosts) == 0:
+			return nil, ErrNoKnownHosts
+		default:
+			cb, algos, err := hostKeyChecker(a.KnownHosts, hostPort)
+			if err != nil {
+				return nil, err
+			}
+			pk.HostKeyCallback, pk.HostKeyAlgorithms = cb, algos
+		}
+		out.auth = pk
+	case "file":
+		if a.hasCredentials() {
+			return nil, errors.New("credentials given for a local remote")
+		}
+	default:
+		return nil, fmt.Errorf("unsupported remote protocol %q", ep.Protocol)
+	}
+	return out, nil
+}
+
+func portOr(p, def int) int {
+	if p == 0 {
+		return def
+	}
+	return p
+}
+
+// parseSSHKey reads a private key; passphrase is used only when the key is
+// encrypted. Errors never include key material or the passphrase.
+func parseSSHKey(pemBytes []byte, passphrase string) (ssh.Signer, error) {
+	s, err := ssh.ParsePrivateKey(pemBytes)
+	var missing *ssh.PassphraseMissingError
+	if errors.As(err, &missing) {
+		if passphrase == "" {
+			return nil, errors.New("ssh identity is encrypted and no passphrase (password) was given")
+		}
+		s, err = ssh.ParsePrivateKeyWithPassphrase(pemBytes, []byte(passphrase))
+		if err != nil {
+			return nil, errors.New("decrypting ssh identity: wrong passphrase or unsupported key")
+		}
+		return s, nil
+	}
+	if err != nil {
+		return nil, errors.New("parsing ssh identity: not a supported private key")
+	}
+	return s, nil
+}
+
+// hostKeyChecker turns known_hosts data into a callback and the host key
+// algorithms to offer for hostPort (so the server presents a key type we
+// can check).
+func hostKeyChecker(data []byte, hostPort string) (ssh.HostKeyCallback, []string, error) {
+	f, err := os.CreateTemp("", "dockhand-known-hosts-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, nil, err
+	}
+	db, err := knownhosts.NewDB(f.Name())
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing known_hosts: %w", err)
+	}
+	return db.HostKeyCallback(), db.HostKeyAlgorithms(hostPort), nil
+}
+
+func cleanURL(raw string, ep *transport.Endpoint) string {
+	if ep.Protocol == "file" {
+		return raw
+	}
+	if !strings.Contains(raw, "://") { // scp-like
+		if ep.User != "" {
+			return ep.User + "@" + ep.Host + ":" + ep.Path
+		}
+		return ep.Host + ":" + ep.Path
+	}
+	return ep.String()
+}
+
+func displayURL(ep *transport.Endpoint) string {
+	if ep.Protocol == "file" {
+		return ep.Path
+	}
+	u := url.URL{Scheme: ep.Protocol, Host: ep.Host, Path: ep.Path}
+	if ep.Port != 0 {
+		u.Host = net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+	}
+	if ep.User != "" {
+		u.User = url.User(ep.User)
+	}
+	return u.String()
+}
+
+// restClient builds the HTTP client for REST calls to the remote's forge.
+func (c *Client) restClient(a *Auth) (*http.Client, error) {
+	if c.opts.httpClient != nil {
+		return c.opts.httpClient, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a != nil && len(a.CACert) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(a.CACert) {
+			return nil, errors.New("ca.crt has no PEM certificate")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if a != nil && len(a.ClientCert) > 0 {
+		kp, err := tls.X509KeyPair(a.ClientCert, a.ClientKey)
+		if err != nil {
+			return nil, errors.New("tls.crt and tls.key are not a valid key pair")
+		}
+		tlsCfg.Certificates = []tls.Certificate{kp}
+	}
+	tr.TLSClientConfig = tlsCfg
+	if a != nil && a.Proxy != nil {
+		pu, err := url.Parse(a.Proxy.URL)
+		if err != nil {
+			return nil, errors.New("proxy address is not a URL")
+		}
+		if a.Proxy.Username != "" {
+			pu.User = url.UserPassword(a.Proxy.Username, a.Proxy.Password)
+		}
+		tr.Proxy = http.ProxyURL(pu)
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+func parseEndpoint(raw string) (*transport.Endpoint, error) {
+	ep, err := transport.NewEndpoint(raw)
+	if err != nil {
+		return nil, err
+	}
+	cp := *ep
+	cp.Password = ""
+	return &cp, nil
+}
