@@ -11,7 +11,7 @@ import (
 func TestBlobHash(t *testing.T) {
 	// Known values of "git hash-object".
 	for content, want := range map[string]string{
-		"":             "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+		"":              "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
 		"hello world\n": "3b18e512dba79e4c8300dd08aeb37f8e728b8dad",
 	} {
 		if got := BlobHash([]byte(content)); got != want {
