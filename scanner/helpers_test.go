@@ -78,3 +78,23 @@ func countRequests(reg *registry.Registry, method, suffix string) int {
 	}
 	return n
 }
+
+// steppingClock is a fastClock whose Now can be moved forward, to expire
+// cached tokens without waiting.
+type steppingClock struct {
+	*fastClock
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *steppingClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/time/rate"
 )
@@ -69,8 +70,9 @@ type HostLimiter struct {
 }
 
 type hostGate struct {
-	slots chan struct{}
-	rate  *rate.Limiter
+	slots    chan struct{}
+	rate     *rate.Limiter
+	requests atomic.Int64
 }
 
 // LimiterOption configures a HostLimiter.
@@ -159,8 +161,20 @@ func (l *HostLimiter) Acquire(ctx context.Context, host string) (release func(),
 		<-g.slots
 		return nil, fmt.Errorf("waiting for the request rate of %s: %w", host, err)
 	}
+	g.requests.Add(1)
 	var once sync.Once
 	return func() { once.Do(func() { <-g.slots }) }, nil
+}
+
+// Requests returns how many requests to host have been let through.
+func (l *HostLimiter) Requests(host string) int64 {
+	l.mu.Lock()
+	g, ok := l.hosts[strings.ToLower(host)]
+	l.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return g.requests.Load()
 }
 
 // Transport wraps base so every request waits for its host's turn.
