@@ -113,24 +113,37 @@ func mapRefspec(spec, checkoutBranch, pushBranch string) (config.RefSpec, string
 // errRetry marks a push rejected because the guarded branch moved.
 var errRetry = errors.New("remote branch moved")
 
-// push sends commit. remoteRefs are the refs the run resolved against, used
-// to skip re-pushing an identical commit to the push branch.
-func (e *entry) push(ctx context.Context, cn *conn, p PushOptions, plan pushPlan, rec pushRecord, remoteRefs map[plumbing.ReferenceName]plumbing.Hash) ([]string, error) {
+// push sends rec.Commit and returns the commit the targets now hold (an
+// earlier identical one when the push branch already had this change on
+// this parent) and the refs updated. remoteRefs are the refs the run
+// resolved against.
+func (e *entry) push(ctx context.Context, cn *conn, p PushOptions, plan pushPlan, rec pushRecord, remoteRefs map[plumbing.ReferenceName]plumbing.Hash) (plumbing.Hash, []string, error) {
 	specs := plan.specs
 	targets := plan.targets
 	if plan.pushBranch != "" {
 		prev, ok := e.st.Pushed[plan.pushBranch]
 		cur := remoteRefs[plumbing.ReferenceName(plan.pushBranch)]
 		if ok && prev.Parent == rec.Parent && prev.Tree == rec.Tree && cur == prev.Commit && !cur.IsZero() {
-			// the push branch already holds this change on this parent
+			// the push branch already holds this change on this parent:
+			// keep that commit (for the refspec too) and push nothing new
 			specs, targets = specs[1:], targets[1:]
+			rec.Commit = prev.Commit
 		}
 	}
+	// drop refs the remote already has at this commit
+	var keepSpecs []config.RefSpec
+	var keepTargets []string
+	for i, s := range specs {
+		if remoteRefs[plumbing.ReferenceName(targets[i])] != rec.Commit {
+			keepSpecs, keepTargets = append(keepSpecs, s), append(keepTargets, targets[i])
+		}
+	}
+	specs, targets = keepSpecs, keepTargets
 	if len(specs) == 0 {
-		return nil, nil
+		return rec.Commit, nil, nil
 	}
 	if err := e.repo.Storer.SetReference(plumbing.NewHashReference(outRef, rec.Commit)); err != nil {
-		return nil, err
+		return rec.Commit, nil, err
 	}
 	err := e.repo.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin", RemoteURL: cn.url, RefSpecs: specs, RequireRemoteRefs: plan.require,
@@ -141,12 +154,12 @@ func (e *entry) push(ctx context.Context, cn *conn, p PushOptions, plan pushPlan
 		err = nil
 	}
 	if err != nil {
-		return nil, classifyPush(err, plan.guarded)
+		return rec.Commit, nil, classifyPush(err, plan.guarded)
 	}
 	if plan.pushBranch != "" {
 		e.st.Pushed[plan.pushBranch] = rec
 	}
-	return targets, nil
+	return rec.Commit, targets, nil
 }
 
 func classifyPush(err error, guarded bool) error {

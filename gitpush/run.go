@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // ChangeFunc makes the change in the work tree and returns the commit
@@ -185,10 +186,11 @@ func (c *Client) sleep(ctx context.Context, attempt int) error {
 // attempt runs the change once on the current head and pushes.
 func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, res resolved, refs map[plumbing.ReferenceName]plumbing.Hash, attempt int) (Result, error) {
 	out := Result{Head: res.hash.String(), Attempts: attempt}
-	changed, err := e.prepare(ctx, cn, res)
+	res, changed, err := e.prepare(ctx, cn, res)
 	if err != nil {
 		return out, err
 	}
+	out.Head = res.hash.String()
 	out.ChangedPaths = changed
 	plan, err := planPush(req.Push, res.branch, res.hash)
 	if err != nil {
@@ -221,7 +223,7 @@ func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, r
 	if err != nil {
 		return out, step("committing", err)
 	}
-	pushed, err := e.push(ctx, cn, req.Push, plan, pushRecord{Commit: commit, Parent: res.hash, Tree: tree}, refs)
+	commit, pushed, err := e.push(ctx, cn, req.Push, plan, pushRecord{Commit: commit, Parent: res.hash, Tree: tree}, refs)
 	if err != nil {
 		if errors.Is(err, errRetry) {
 			if rerr := e.restore(changes); rerr != nil {
@@ -229,9 +231,6 @@ func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, r
 			}
 		}
 		return out, step("pushing", err)
-	}
-	if len(pushed) == 0 { // the push branch already holds this change
-		commit = e.st.Pushed[plan.pushBranch].Commit
 	}
 	e.accept(changes)
 	e.st.Worktree = commit
@@ -252,26 +251,33 @@ func (e *entry) finish() error {
 // prepare makes the work tree reflect res.hash: fetches it if it is not in
 // the cache, undoes what an earlier interrupted run left, and applies the
 // tree diff. It returns the paths changed upstream since the last head seen.
-func (e *entry) prepare(ctx context.Context, cn *conn, res resolved) ([]string, error) {
+// When the ref moved between the lookup and the fetch, res is updated to
+// the commit fetched.
+func (e *entry) prepare(ctx context.Context, cn *conn, res resolved) (resolved, []string, error) {
 	if !e.has(res.hash) {
 		if err := e.fetch(ctx, cn, res); err != nil {
-			return nil, step("fetching", err)
+			return res, nil, step("fetching", err)
+		}
+		if !e.has(res.hash) && !res.full {
+			if h, err := e.fetchedHead(); err == nil {
+				res.hash = h
+			}
 		}
 		if !e.has(res.hash) {
-			return nil, step("fetching", fmt.Errorf("%w: commit %s is not on %s", ErrRefNotFound, res.hash, res.ref))
+			return res, nil, step("fetching", fmt.Errorf("%w: commit %s is not on %s", ErrRefNotFound, res.hash, res.ref))
 		}
 	}
 	if e.isDirty() {
 		changes, err := e.scan()
 		if err != nil {
-			return nil, step("resetting work tree", err)
+			return res, nil, step("resetting work tree", err)
 		}
 		if err := e.restore(changes); err != nil {
-			return nil, step("resetting work tree", err)
+			return res, nil, step("resetting work tree", err)
 		}
 	}
 	if _, err := e.checkoutTree(ctx, res.hash); err != nil {
-		return nil, step("checking out", err)
+		return res, nil, step("checking out", err)
 	}
 	var changed []string
 	if !e.st.Seen.IsZero() && e.has(e.st.Seen) {
@@ -284,8 +290,28 @@ func (e *entry) prepare(ctx context.Context, cn *conn, res resolved) ([]string, 
 		}
 	}
 	e.st.Seen = res.hash
-	return changed, nil
+	return res, changed, nil
 }
+
+// fetchedHead returns the commit the last fetch brought (annotated tags
+// peeled).
+func (e *entry) fetchedHead() (plumbing.Hash, error) {
+	ref, err := e.repo.Storer.Reference(fetchRef)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	h := ref.Hash()
+	if tag, err := object.GetTag(e.repo.Storer, h); err == nil {
+		c, err := tag.Commit()
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		h = c.Hash
+	}
+	return h, nil
+}
+
+const fetchRef = plumbing.ReferenceName("refs/dockhand/head")
 
 func (e *entry) has(h plumbing.Hash) bool {
 	_, err := e.repo.Storer.EncodedObject(plumbing.CommitObject, h)
@@ -301,7 +327,7 @@ func (e *entry) fetch(ctx context.Context, cn *conn, res resolved) error {
 	}
 	err := e.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin", RemoteURL: cn.url,
-		RefSpecs: []config.RefSpec{config.RefSpec("+" + res.ref.String() + ":refs/dockhand/head")},
+		RefSpecs: []config.RefSpec{config.RefSpec("+" + res.ref.String() + ":" + fetchRef.String())},
 		Depth:    depth, Tags: git.NoTags, Force: true,
 		Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey, ProxyOptions: cn.proxy,
 	})
