@@ -26,9 +26,12 @@
 //     request (GitHub, GitLab or Gitea) instead of pushing to the base branch.
 //   - ImageUpdateAutomation status.pullRequest and status.history, a bounded
 //     list of the most recent runs.
-//   - Validation Flux leaves to the controller, done by the API server with
-//     CEL: exactly one policy choice, spec.update.path relative and free of
-//     "..", and the default "gpg" for spec.git.commit.signingKey.type.
+//   - Checks Flux leaves to the controller, done by the API server: exactly
+//     one policy choice (CEL); spec.update.path relative, free of ".." and at
+//     most 4096 bytes (CEL); at most ten latestTags; and the default "gpg"
+//     for spec.git.commit.signingKey.type.
+//   - ImageRepository spec.timeout also accepts hours ("1h"), like every
+//     other duration here; Flux's pattern stops at minutes.
 //
 // Defaults applied by the API server, which a reader of an object that did not
 // pass through one (a manifest file read by the runner) must apply itself; the
