@@ -1,0 +1,258 @@
+package gitpush
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
+)
+
+func TestSSHAuth(t *testing.T) {
+	srv := gitserver.Start(t, gitserver.WithSSH())
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	encrypted, err := srv.SSH.UserKeyPEMWithPassphrase("key-passphrase-xyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherPub, _ := ssh.NewPublicKey(&other.PublicKey)
+	wrongHosts := strings.Fields(srv.SSH.KnownHosts())[0] + " " + string(ssh.MarshalAuthorizedKey(otherPub))
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	edPub, _ := ssh.NewPublicKey(edPriv.Public())
+	wrongEd := strings.Fields(srv.SSH.KnownHosts())[0] + " " + string(ssh.MarshalAuthorizedKey(edPub))
+
+	tests := []struct {
+		name    string
+		auth    *Auth
+		wantErr error
+		hidden  string
+	}{
+		{name: "key", auth: &Auth{Identity: srv.SSH.UserKeyPEM(), KnownHosts: []byte(srv.SSH.KnownHosts())}},
+		{name: "key with passphrase", auth: &Auth{Identity: encrypted, Password: "key-passphrase-xyz", KnownHosts: []byte(srv.SSH.KnownHosts())}},
+		{name: "wrong passphrase", auth: &Auth{Identity: encrypted, Password: "not-the-passphrase", KnownHosts: []byte(srv.SSH.KnownHosts())}, wantErr: errAny, hidden: "not-the-passphrase"},
+		{name: "no known_hosts", auth: &Auth{Identity: srv.SSH.UserKeyPEM()}, wantErr: ErrNoKnownHosts},
+		{name: "unknown host key type", auth: &Auth{Identity: srv.SSH.UserKeyPEM(), KnownHosts: []byte(wrongHosts)}, wantErr: errAny},
+		{name: "host key mismatch", auth: &Auth{Identity: srv.SSH.UserKeyPEM(), KnownHosts: []byte(wrongEd)}, wantErr: errAny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t)
+			res, err := c.Run(t.Context(), Request{
+				Remote: Remote{URL: srv.SSH.URL("app"), Auth: tc.auth}, Commit: testAuthor,
+				Push:   PushOptions{Branch: "ssh-" + strings.ReplaceAll(tc.name, " ", "-")},
+				Change: setFile("app.yaml", "v2\n", "over ssh"),
+			})
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				if got := srv.BranchHead(t, "app", "ssh-"+strings.ReplaceAll(tc.name, " ", "-")); got != res.Commit {
+					t.Errorf("pushed branch = %s, want %s", got, res.Commit)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Run succeeded, want an error")
+			}
+			if tc.wantErr != errAny && !errors.Is(err, tc.wantErr) {
+				t.Errorf("Run error = %v, want %v", err, tc.wantErr)
+			}
+			t.Logf("error: %v", err)
+			if tc.hidden != "" && strings.Contains(err.Error(), tc.hidden) {
+				t.Errorf("error shows a secret: %v", err)
+			}
+			if strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Errorf("error shows key material: %v", err)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+// front serves srv's repositories through h, an extra layer that checks a
+// credential the fixture does not know.
+func front(t *testing.T, srv *gitserver.Server, check func(r *http.Request) bool) *httptest.Server {
+	return httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !check(r) {
+			http.Error(w, "denied", http.StatusUnauthorized)
+			return
+		}
+		srv.HTTP.ServeHTTP(w, r)
+	}))
+}
+
+func certPEM(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
+
+func TestBearerToken(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	fs := front(t, srv, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer tok-123456" })
+	fs.StartTLS()
+	defer fs.Close()
+	ca := certPEM(fs.Certificate().Raw)
+	c := newClient(t)
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{{"tok-123456", true}, {"tok-wrong-987", false}} {
+		res, err := c.Run(t.Context(), Request{
+			Remote: Remote{URL: fs.URL + "/app.git", Auth: &Auth{BearerToken: tc.token, CACert: ca}}, Commit: testAuthor,
+			Change: setFile("app.yaml", "v-"+tc.token+"\n", "bearer"),
+		})
+		if tc.ok && (err != nil || res.Commit == "") {
+			t.Errorf("Run with the right token = %+v, %v", res, err)
+		}
+		if !tc.ok && (!errors.Is(err, ErrAuth) || strings.Contains(err.Error(), tc.token)) {
+			t.Errorf("Run with a wrong token: error = %v, want ErrAuth without the token", err)
+		}
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caCert, _ := x509.ParseCertificate(caDER)
+	cliKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cliTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "dockhand"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	cliDER, _ := x509.CreateCertificate(rand.Reader, cliTmpl, caCert, &cliKey.PublicKey, caKey)
+	keyDER, _ := x509.MarshalECPrivateKey(cliKey)
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+
+	fs := front(t, srv, func(r *http.Request) bool { return r.TLS != nil && len(r.TLS.PeerCertificates) > 0 })
+	fs.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	fs.StartTLS()
+	defer fs.Close()
+
+	secret := map[string][]byte{
+		KeyCACert:  certPEM(fs.Certificate().Raw),
+		KeyTLSCert: certPEM(cliDER),
+		KeyTLSKey:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}
+	a, err := AuthFromSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t)
+	res, err := c.Run(t.Context(), Request{Remote: Remote{URL: fs.URL + "/app.git", Auth: a}, Commit: testAuthor, Change: setFile("app.yaml", "mtls\n", "mtls")})
+	if err != nil || res.Commit == "" {
+		t.Fatalf("Run with a client certificate = %+v, %v", res, err)
+	}
+	a.ClientCert, a.ClientKey = nil, nil
+	if _, err := newClient(t).Run(t.Context(), Request{Remote: Remote{URL: fs.URL + "/app.git", Auth: a}, Commit: testAuthor, Change: setFile("app.yaml", "x\n", "x")}); err == nil {
+		t.Error("Run without a client certificate succeeded")
+	}
+}
+
+func TestProxy(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	var hits atomic.Int32
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		hits.Add(1)
+		r.Out.URL = r.In.URL // absolute-form: forward as asked
+	}})
+	defer proxy.Close()
+	c := newClient(t)
+	res, err := c.Run(t.Context(), Request{
+		Remote: Remote{URL: srv.HTTP.URL("app"), Auth: &Auth{Proxy: &Proxy{URL: proxy.URL}}}, Commit: testAuthor,
+		Change: setFile("app.yaml", "proxied\n", "via proxy"),
+	})
+	if err != nil || res.Commit == "" {
+		t.Fatalf("Run through a proxy = %+v, %v", res, err)
+	}
+	if hits.Load() == 0 {
+		t.Error("the proxy saw no request")
+	}
+}
+
+func TestCredentialsOverPlainHTTPRefused(t *testing.T) {
+	srv := gitserver.Start(t, gitserver.WithBasicAuth("bot", "plain-secret"))
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	fetches := srv.HTTP.Fetches()
+	_, err := newClient(t).Run(t.Context(), Request{
+		Remote: Remote{URL: srv.HTTP.URL("app"), Auth: &Auth{Username: "bot", Password: "plain-secret"}}, Commit: testAuthor,
+		Change: setFile("app.yaml", "x\n", "x"),
+	})
+	if !errors.Is(err, ErrInsecureHTTP) {
+		t.Errorf("Run = %v, want ErrInsecureHTTP", err)
+	}
+	if srv.HTTP.Fetches() != fetches {
+		t.Error("credentials were sent before refusing")
+	}
+	// Credentials inside the URL are never shown either.
+	_, err = newClient(t).Run(t.Context(), Request{Remote: Remote{URL: srv.HTTP.AuthURL("app")}, Commit: testAuthor, Change: setFile("a", "b", "c")})
+	if err == nil || strings.Contains(err.Error(), "plain-secret") {
+		t.Errorf("Run with credentials in an http URL: error = %v, want a refusal without the password", err)
+	}
+}
+
+func TestAuthFromSecret(t *testing.T) {
+	appKey := testRSAKeyPEM(t)
+	tests := []struct {
+		name    string
+		data    map[string][]byte
+		want    *Auth
+		wantErr string
+	}{
+		{name: "basic", data: map[string][]byte{"username": []byte("u"), "password": []byte("p")}, want: &Auth{Username: "u", Password: "p"}},
+		{name: "bearer", data: map[string][]byte{"bearerToken": []byte("t")}, want: &Auth{BearerToken: "t"}},
+		{name: "ssh", data: map[string][]byte{"identity": []byte("k"), "known_hosts": []byte("h"), "password": []byte("pp")}, want: &Auth{Identity: []byte("k"), KnownHosts: []byte("h"), Password: "pp"}},
+		{name: "github app", data: map[string][]byte{"githubAppID": []byte("42"), "githubAppInstallationID": []byte("7"), "githubAppPrivateKey": appKey, "githubAppBaseURL": []byte("https://ghe.example/api/v3")},
+			want: &Auth{GitHubApp: &GitHubApp{AppID: "42", InstallationID: 7, PrivateKey: appKey, BaseURL: "https://ghe.example/api/v3"}}},
+		{name: "github app by owner", data: map[string][]byte{"githubAppID": []byte("42"), "githubAppInstallationOwner": []byte("acme"), "githubAppPrivateKey": appKey},
+			want: &Auth{GitHubApp: &GitHubApp{AppID: "42", InstallationOwner: "acme", PrivateKey: appKey}}},
+		{name: "github app without installation", data: map[string][]byte{"githubAppID": []byte("42"), "githubAppPrivateKey": appKey}, wantErr: "githubAppInstallationID or githubAppInstallationOwner"},
+		{name: "github app bad key", data: map[string][]byte{"githubAppID": []byte("42"), "githubAppInstallationID": []byte("7"), "githubAppPrivateKey": []byte("nope")}, wantErr: "githubAppPrivateKey"},
+		{name: "github app bad id", data: map[string][]byte{"githubAppID": []byte("42"), "githubAppInstallationID": []byte("x"), "githubAppPrivateKey": appKey}, wantErr: "not a number"},
+		{name: "cert without key", data: map[string][]byte{"tls.crt": []byte("c")}, wantErr: "must be set together"},
+		{name: "bad ca", data: map[string][]byte{"ca.crt": []byte("nope")}, wantErr: "ca.crt"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := AuthFromSecret(tc.data)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("AuthFromSecret error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("AuthFromSecret (-want +got):\n%s", diff)
+			}
+		})
+	}
+	p, err := ProxyFromSecret(map[string][]byte{"address": []byte("http://proxy:3128"), "username": []byte("u"), "password": []byte("p")})
+	if err != nil || *p != (Proxy{URL: "http://proxy:3128", Username: "u", Password: "p"}) {
+		t.Errorf("ProxyFromSecret = %+v, %v", p, err)
+	}
+	if _, err := ProxyFromSecret(map[string][]byte{}); err == nil {
+		t.Error("ProxyFromSecret without address: no error")
+	}
+}
