@@ -175,7 +175,7 @@ func (p *Policy) message(i, n int) string {
 	case idxNotSemVer:
 		return plural("not a semantic version", "not semantic versions")
 	case idxPreRelease:
-		return plural("a pre-release", "pre-releases") + " excluded by range " + strconv.Quote(p.semver.text)
+		return plural("pre-release", "pre-releases") + " excluded by range " + strconv.Quote(p.semver.text)
 	case idxOutsideRange:
 		return "outside range " + strconv.Quote(p.semver.text)
 	case idxNotNumber:
