@@ -168,7 +168,7 @@ type ImagePolicyStatus struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=imgpol;imagepol,categories=all;dockhand
+// +kubebuilder:resource:shortName=dhpol,categories=all;dockhand
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.status.latestRef.name`
 // +kubebuilder:printcolumn:name="Tag",type=string,JSONPath=`.status.latestRef.tag`
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.latestRef.digest`,priority=1

@@ -237,7 +237,7 @@ func truncateUTF8(s string, n int) string {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=iua;imgupd;imgauto,categories=all;dockhand
+// +kubebuilder:resource:shortName=dhauto,categories=all;dockhand
 // +kubebuilder:printcolumn:name="Last run",type=string,JSONPath=`.status.lastAutomationRunTime`,priority=1
 // +kubebuilder:printcolumn:name="Last push",type=string,JSONPath=`.status.lastPushTime`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -58,9 +58,9 @@ func TestCRDsServed(t *testing.T) {
 		got[name].Kind, got[name].ShortNames, got[name].Categories = r.Kind, r.ShortNames, r.Categories
 	}
 	want := map[string]*resource{
-		"imagerepositories":      {Kind: "ImageRepository", ShortNames: []string{"imgrepo", "imagerepo"}, Categories: []string{"all", "dockhand"}, Status: true},
-		"imagepolicies":          {Kind: "ImagePolicy", ShortNames: []string{"imgpol", "imagepol"}, Categories: []string{"all", "dockhand"}, Status: true},
-		"imageupdateautomations": {Kind: "ImageUpdateAutomation", ShortNames: []string{"iua", "imgupd", "imgauto"}, Categories: []string{"all", "dockhand"}, Status: true},
+		"imagerepositories":      {Kind: "ImageRepository", ShortNames: []string{"dhrepo"}, Categories: []string{"all", "dockhand"}, Status: true},
+		"imagepolicies":          {Kind: "ImagePolicy", ShortNames: []string{"dhpol"}, Categories: []string{"all", "dockhand"}, Status: true},
+		"imageupdateautomations": {Kind: "ImageUpdateAutomation", ShortNames: []string{"dhauto"}, Categories: []string{"all", "dockhand"}, Status: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("served resources of %s (-want +got):\n%s", imagev1.GroupVersion, diff)
