@@ -96,4 +96,3 @@ func ProxyFromSecretData(data map[string][]byte) (*Proxy, error) {
 	}
 	return p, nil
 }
-

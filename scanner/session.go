@@ -69,7 +69,10 @@ func (s *Scanner) open(ctx context.Context, t Target, op string) (*session, erro
 
 	cred, err := s.resolveCredential(ctx, t, host)
 	if err != nil {
-		return nil, errs.fromError(ctx, op, err)
+		if t.Provider != "" && t.Provider != ProviderGeneric {
+			errs.credential = string(t.Provider) + " provider"
+		}
+		return nil, errs.fromError(ctx, "getting credentials", err)
 	}
 	errs.credential = cred.description
 	errs.secrets = append(errs.secrets, cred.secrets...)
