@@ -74,6 +74,10 @@ func (c *conn) wrap(step, ref string, err error) error {
 			e.kinds = append(e.kinds, k)
 		}
 	}
+	var he *HTTPError
+	if errors.As(err, &he) && (he.StatusCode == 401 || he.StatusCode == 403) {
+		e.kinds = append(e.kinds, ErrAuth)
+	}
 	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
 		strings.Contains(err.Error(), "unable to authenticate") {
 		e.kinds = append(e.kinds, ErrAuth)
