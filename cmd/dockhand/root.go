@@ -38,6 +38,8 @@ Run it on one machine with "dockhand run", or on Kubernetes with
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(
+		newPolicyCmd(),
+		newScanCmd(),
 		newVersionCmd(),
 	)
 	return root
