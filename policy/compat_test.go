@@ -46,7 +46,7 @@ func versionTexts() []string {
 
 func TestParseVersionMatchesFlux(t *testing.T) {
 	for _, s := range versionTexts() {
-		got, ok := parseVersion(s)
+		got, ok := parse(s)
 		want, err := fluxParseVersion(s)
 		if ok != (err == nil) {
 			t.Errorf("parseVersion(%q) ok = %v; Flux's parse error = %v", s, ok, err)
@@ -117,7 +117,7 @@ func TestRangeMatchesMasterminds(t *testing.T) {
 				r = slowRange(r)
 			}
 			for _, vs := range versions {
-				v, _ := parseVersion(vs)
+				v, _ := parse(vs)
 				want := r.exact.Check(semver.MustParse(vs))
 				if got := r.check(&v); got != want {
 					t.Errorf("range %q (canonical %q, slow %v): check(%s) = %v; Masterminds says %v", rs, r.exact.String(), slow, vs, got, want)
@@ -135,8 +135,8 @@ func TestCompareVersionsMatchesMasterminds(t *testing.T) {
 	vs := append(testVersions(), "1.2.3-18446744073709551616", "1.2.3-18446744073709551615", "1.2.3-a.b.c", "1.2.3-a.b", "1.2.3+x")
 	for _, a := range vs {
 		for _, b := range vs {
-			va, _ := parseVersion(a)
-			vb, _ := parseVersion(b)
+			va, _ := parse(a)
+			vb, _ := parse(b)
 			if got, want := compareVersions(&va, &vb), semver.MustParse(a).Compare(semver.MustParse(b)); got != want {
 				t.Errorf("compareVersions(%s, %s) = %d; Masterminds says %d", a, b, got, want)
 			}
@@ -373,4 +373,11 @@ func TestSelectMatchesFlux(t *testing.T) {
 	if compared < 2000 {
 		t.Errorf("compared %d selections with Flux's; want most of them", compared)
 	}
+}
+
+// parse is parseVersion returning the version.
+func parse(s string) (version, bool) {
+	var v version
+	ok := parseVersion(s, &v)
+	return v, ok
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/bits"
 	"regexp/syntax"
 	"unicode"
 )
@@ -19,7 +20,7 @@ import (
 type fastMatcher struct {
 	steps     []step
 	anchored  bool // the pattern starts with \A or ^
-	firstSet  asciiSet
+	first     *byteTable
 	firstNull bool // the pattern can start by consuming nothing
 }
 
@@ -27,6 +28,7 @@ type stepKind uint8
 
 const (
 	stepClass     stepKind = iota // consume min..max characters of set
+	stepLiteral                   // consume lit
 	stepOpen                      // record the start of capture group
 	stepClose                     // record the end of capture group
 	stepBeginText                 // assert position 0
@@ -36,8 +38,33 @@ const (
 type step struct {
 	kind     stepKind
 	set      asciiSet
-	min, max int // max < 0: unbounded
+	tbl      *byteTable // set, for the walk
+	min, max int        // max < 0: unbounded
+	lit      string
 	group    int
+}
+
+// byteTable marks the bytes of a set: one load per byte tested.
+type byteTable [256]bool
+
+func (s asciiSet) table() *byteTable {
+	var t byteTable
+	for c := range 128 {
+		t[c] = s.has(byte(c))
+	}
+	return &t
+}
+
+// single returns the one byte of a set that has exactly one.
+func (s asciiSet) single() (byte, bool) {
+	n := bits.OnesCount64(s[0]) + bits.OnesCount64(s[1])
+	if n != 1 {
+		return 0, false
+	}
+	if s[0] != 0 {
+		return byte(bits.TrailingZeros64(s[0])), true
+	}
+	return byte(64 + bits.TrailingZeros64(s[1])), true
 }
 
 // asciiSet is a set of ASCII bytes.
@@ -76,8 +103,33 @@ func newFastMatcher(pattern string) *fastMatcher {
 			break
 		}
 	}
-	m.firstSet, m.firstNull = m.first(0)
+	first, firstNull := m.firstSet(0)
+	m.first, m.firstNull = first.table(), firstNull
+	m.steps = mergeLiterals(m.steps)
 	return m
+}
+
+// mergeLiterals turns runs of steps that consume one given byte into
+// literal steps, and gives the other class steps their tables.
+func mergeLiterals(steps []step) []step {
+	var out []step
+	for _, s := range steps {
+		if s.kind != stepClass {
+			out = append(out, s)
+			continue
+		}
+		if c, ok := s.set.single(); ok && s.min == 1 && s.max == 1 {
+			if n := len(out); n > 0 && out[n-1].kind == stepLiteral {
+				out[n-1].lit += string(rune(c))
+			} else {
+				out = append(out, step{kind: stepLiteral, lit: string(rune(c))})
+			}
+			continue
+		}
+		s.tbl = s.set.table()
+		out = append(out, s)
+	}
+	return out
 }
 
 // add appends the steps for re, reporting false for anything outside the
@@ -189,10 +241,10 @@ func charSet(re *syntax.Regexp) (asciiSet, bool) {
 	return s, false
 }
 
-// first is the set of characters the steps from i on can consume first, and
-// whether they can all pass without consuming anything. \z stops the walk:
-// past it nothing can be consumed.
-func (m *fastMatcher) first(i int) (asciiSet, bool) {
+// firstSet is the set of characters the steps from i on can consume first,
+// and whether they can all pass without consuming anything. \z stops the
+// walk: past it nothing can be consumed.
+func (m *fastMatcher) firstSet(i int) (asciiSet, bool) {
 	var set asciiSet
 	for ; i < len(m.steps); i++ {
 		s := &m.steps[i]
@@ -220,7 +272,7 @@ func (m *fastMatcher) deterministic() bool {
 		if s.kind != stepClass || s.min == s.max {
 			continue
 		}
-		follow, _ := m.first(i + 1)
+		follow, _ := m.firstSet(i + 1)
 		if follow.intersects(s.set) {
 			return false
 		}
@@ -239,7 +291,7 @@ func (m *fastMatcher) match(s string, caps []int) bool {
 	for start := 0; start <= last; start++ {
 		// A pattern that must consume a character cannot match where the
 		// next one is not among those it can start with.
-		if start < len(s) && !m.firstNull && !m.firstSet.has(s[start]) {
+		if start < len(s) && !m.firstNull && !m.first[s[start]] {
 			continue
 		}
 		if end, ok := m.matchAt(s, start, caps); ok {
@@ -254,15 +306,24 @@ func (m *fastMatcher) matchAt(s string, pos int, caps []int) (int, bool) {
 	for i := range m.steps {
 		st := &m.steps[i]
 		switch st.kind {
-		case stepClass:
-			n := 0
-			for (st.max < 0 || n < st.max) && pos+n < len(s) && st.set.has(s[pos+n]) {
-				n++
-			}
-			if n < st.min {
+		case stepLiteral:
+			if len(s)-pos < len(st.lit) || s[pos:pos+len(st.lit)] != st.lit {
 				return 0, false
 			}
-			pos += n
+			pos += len(st.lit)
+		case stepClass:
+			limit := len(s)
+			if st.max >= 0 && st.max < limit-pos {
+				limit = pos + st.max
+			}
+			end := pos
+			for end < limit && st.tbl[s[end]] {
+				end++
+			}
+			if end-pos < st.min {
+				return 0, false
+			}
+			pos = end
 		case stepOpen:
 			caps[2*st.group] = pos
 		case stepClose:

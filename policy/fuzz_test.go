@@ -19,7 +19,7 @@ func FuzzParseVersion(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := parseVersion(s)
+		got, ok := parse(s)
 		want, err := fluxParseVersion(s)
 		if ok != (err == nil) {
 			t.Fatalf("parseVersion(%q) ok = %v; Flux's parse error = %v", s, ok, err)
@@ -43,7 +43,7 @@ func FuzzRange(f *testing.F) {
 		if err != nil {
 			return
 		}
-		v, ok := parseVersion(vs)
+		v, ok := parse(vs)
 		if !ok {
 			return
 		}

@@ -16,7 +16,7 @@ import (
 func (p *Policy) selectSemVer(tags []string, sc *scratch, t *tally) (int, string) {
 	r := p.semver
 	best := -1
-	var bestVer version
+	var v, bestVer version
 	var bestValue string
 	for i, tag := range tags {
 		value, ok := p.value(tag, sc)
@@ -24,9 +24,8 @@ func (p *Policy) selectSemVer(tags []string, sc *scratch, t *tally) (int, string
 			t.ignore(idxNoFilterMatch, tag)
 			continue
 		}
-		v, ok := parseVersion(value)
 		switch {
-		case !ok:
+		case !parseVersion(value, &v):
 			t.ignore(idxNotSemVer, tag)
 			continue
 		case v.pre != "" && !r.anyPre:

@@ -20,56 +20,71 @@ type version struct {
 // leading zeros, then an optional pre-release and build metadata made of
 // non-empty dot-separated [0-9A-Za-z-] identifiers, numeric pre-release
 // identifiers without leading zeros). It accepts exactly what
-// semver.StrictNewVersion accepts after that "v" is removed.
-func parseVersion(s string) (version, bool) {
-	var v version
+// semver.StrictNewVersion accepts after that "v" is removed. It fills in v,
+// which is left partly written when s is not a version.
+func parseVersion(s string, v *version) bool {
 	if len(s) == 0 || len(s) > maxVersionLen {
-		return v, false
+		return false
 	}
+	i := 0
 	if s[0] == 'v' {
-		s = s[1:]
+		i = 1
 	}
 	var ok bool
-	if v.major, s, ok = versionNumber(s); !ok || len(s) == 0 || s[0] != '.' {
-		return v, false
+	if v.major, i, ok = versionNumber(s, i); !ok || i == len(s) || s[i] != '.' {
+		return false
 	}
-	if v.minor, s, ok = versionNumber(s[1:]); !ok || len(s) == 0 || s[0] != '.' {
-		return v, false
+	if v.minor, i, ok = versionNumber(s, i+1); !ok || i == len(s) || s[i] != '.' {
+		return false
 	}
-	if v.patch, s, ok = versionNumber(s[1:]); !ok {
-		return v, false
+	if v.patch, i, ok = versionNumber(s, i+1); !ok {
+		return false
 	}
-	if len(s) > 0 && s[0] == '-' {
-		end := strings.IndexByte(s, '+')
+	v.pre, v.meta = "", ""
+	if i == len(s) {
+		return true
+	}
+	rest := s[i:]
+	if rest[0] == '-' {
+		end := strings.IndexByte(rest, '+')
 		if end < 0 {
-			end = len(s)
+			end = len(rest)
 		}
-		v.pre, s = s[1:end], s[end:]
+		v.pre, rest = rest[1:end], rest[end:]
 		if !validIdentifiers(v.pre, true) {
-			return v, false
+			return false
 		}
 	}
-	if len(s) > 0 && s[0] == '+' {
-		v.meta, s = s[1:], ""
+	if len(rest) > 0 && rest[0] == '+' {
+		v.meta, rest = rest[1:], ""
 		if !validIdentifiers(v.meta, false) {
-			return v, false
+			return false
 		}
 	}
-	return v, len(s) == 0
+	return len(rest) == 0
 }
 
-// versionNumber reads the decimal number at the start of s: at least one
-// digit, no leading zero, no overflow of uint64. It returns the rest of s.
-func versionNumber(s string) (uint64, string, bool) {
-	i := 0
-	for i < len(s) && isDigit(s[i]) {
-		i++
+// versionNumber reads the decimal number at s[i:]: at least one digit, no
+// leading zero, no overflow of uint64. It returns the index after it.
+func versionNumber(s string, i int) (uint64, int, bool) {
+	var n uint64
+	j := i
+	for ; j < len(s); j++ {
+		d := s[j] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + uint64(d)
 	}
-	if i == 0 || (i > 1 && s[0] == '0') {
-		return 0, s, false
+	switch digits := j - i; {
+	case digits == 0, digits > 1 && s[i] == '0':
+		return 0, j, false
+	case digits > 19: // may have overflowed
+		var ok bool
+		n, ok = parseUint(s[i:j])
+		return n, j, ok
 	}
-	n, ok := parseUint(s[:i])
-	return n, s[i:], ok
+	return n, j, true
 }
 
 // parseUint parses a non-empty string of decimal digits (leading zeros
