@@ -11,9 +11,15 @@
 // # Compatibility
 //
 // Wherever Flux's image-reflector-controller (image.toolkit.fluxcd.io/v1)
-// selects a tag, this package selects the same one. Where Flux fails
-// because some tags do not fit, it selects among those that do and counts
-// the others in the Diagnostics.
+// selects a tag, this package selects the same one, with two exceptions:
+// ties between equal candidates, which Flux settles by the order the
+// registry lists tags and this package by the tags themselves (see Ties);
+// and specs that Flux accepts but that cannot mean what they say (more than
+// one of semver, alphabetical and numerical, or an extract template naming
+// a group the pattern lacks), which are errors here. Where Flux fails
+// because some tags do not fit (a numerical policy and one tag that is not
+// a number), this package selects among the tags that fit and counts the
+// others in the Diagnostics.
 //
 // # Filter and extract
 //
@@ -84,10 +90,15 @@
 //
 // # Speed
 //
-// Select makes one pass over the tags without sorting. Versions are parsed
-// in place and checked against the range by comparators compiled once from
-// Masterminds' reading of it; patterns of the usual shape (literals,
-// classes and anchors, such as ^main-[a-f0-9]+-(?P<ts>[0-9]+)$) run without
-// the regexp engine. On 100,000 tags this takes a few milliseconds and
-// allocates nothing per tag; docs/benchmarks.md has the figures.
+// Select makes one pass over the tags without sorting and keeps only the
+// best candidate so far. Versions are parsed in place and checked against
+// the range by comparators compiled once from Masterminds' reading of it,
+// so a version costs no allocation. Patterns of the usual shape (literals,
+// classes, anchors and groups, with only single characters repeating, such
+// as ^main-[a-f0-9]+-(?P<ts>[0-9]+)$) run on ASCII tags without the regexp
+// engine; other patterns and tags go through the regexp package, which
+// allocates per match. An extract template that is one group reference
+// ("$ts") takes a substring of the tag; any other template costs one string
+// per matching tag. On 100,000 tags a selection takes a few milliseconds;
+// docs/benchmarks.md has the figures.
 package policy

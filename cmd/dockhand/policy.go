@@ -68,7 +68,7 @@ why the others were ignored.
 Exit status: 0 when a tag is selected, 1 when no tag qualifies, 2 when the
 policy or the tags cannot be read or the policy is invalid.`,
 		Example: `  # The latest tag of a registry listing
-  crane ls ghcr.io/org/app | dockhand policy eval -f app-policy.yaml
+  crane ls registry.example/app | dockhand policy eval -f app-policy.yaml
 
   # From a file, with the reasons tags were ignored
   dockhand policy eval -f app-policy.yaml --tags tags.txt -o json`,
