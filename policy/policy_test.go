@@ -287,3 +287,20 @@ func TestNewAccepts(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectConcurrent(t *testing.T) {
+	p := mustNew(t, policy.WithNumerical(""), policy.WithFilterTags(`^b-(\d+)-(\d+)$`, "$2$1"))
+	tags := []string{"b-1-9", "b-2-8", "b-3-7", "x"}
+	done := make(chan string)
+	for range 8 {
+		go func() {
+			res, _ := p.Select(tags)
+			done <- res.Tag
+		}()
+	}
+	for range 8 {
+		if got := <-done; got != "b-1-9" { // values 91, 82, 73
+			t.Errorf("concurrent Select(%q) = %q; want b-1-9", tags, got)
+		}
+	}
+}
