@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -471,28 +470,6 @@ func containsMarker(b []byte) bool {
 	return bytes.Contains(b, markerKeyBytes)
 }
 
-// readInto reads the whole file at name into buf, growing it as needed.
-func readInto(name string, buf []byte) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return buf, err
-	}
-	defer f.Close()
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
 // result assembles the Result from the outcomes, sorted by path.
 func (r *run) result(all []outcome) Result {
 	res := Result{Diagnostics: r.diags}
@@ -545,9 +522,16 @@ func (r *run) updateIndex(all []outcome, cold bool) {
 			ix.entries[oc.rel] = oc.entry
 		}
 	}
-	ix.applied = maps.Clone(r.policies)
-	if ix.applied == nil {
-		ix.applied = make(map[string]Ref)
+	// Update the applied references in place: most runs change few.
+	for p := range ix.applied {
+		if _, ok := r.policies[p]; !ok {
+			delete(ix.applied, p)
+		}
+	}
+	for p, ref := range r.policies {
+		if old, ok := ix.applied[p]; !ok || old != ref {
+			ix.applied[p] = ref
+		}
 	}
 	ix.namespace = r.o.defaultNamespace
 }

@@ -131,8 +131,25 @@ func targetIndex(ts []*target, t *target) int {
 	return slices.Index(ts, t)
 }
 
+var (
+	docStart = []byte("---")
+	docEnd   = []byte("...")
+)
+
 // parseDocuments parses every document of a YAML stream.
 func parseDocuments(src []byte) ([]*yaml.Node, error) {
+	if !bytes.Contains(src, docStart) && !bytes.Contains(src, docEnd) {
+		// One document at most: parsing the bytes directly saves the
+		// decoder's reader buffers.
+		doc := new(yaml.Node)
+		if err := yaml.Unmarshal(src, doc); err != nil {
+			return nil, err
+		}
+		if doc.Kind == 0 {
+			return nil, nil
+		}
+		return []*yaml.Node{doc}, nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var docs []*yaml.Node
 	for {

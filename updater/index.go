@@ -101,7 +101,18 @@ const indexMagic = "dockhand-updater-index\x00\x01"
 
 // MarshalBinary encodes the index compactly and deterministically.
 func (x *Index) MarshalBinary() ([]byte, error) {
-	b := []byte(indexMagic)
+	size := len(indexMagic) + len(x.namespace) + 8
+	for p, r := range x.applied {
+		size += len(p) + len(r.Name) + len(r.Tag) + len(r.Digest) + 8
+	}
+	for p, e := range x.entries {
+		size += len(p) + sha1.Size + 8
+		for _, pol := range e.Policies {
+			size += len(pol) + 2
+		}
+	}
+	b := make([]byte, 0, size)
+	b = append(b, indexMagic...)
 	b = appendString(b, x.namespace)
 	b = binary.AppendUvarint(b, uint64(len(x.applied)))
 	for _, p := range slices.Sorted(maps.Keys(x.applied)) {
@@ -115,9 +126,9 @@ func (x *Index) MarshalBinary() ([]byte, error) {
 	for _, p := range slices.Sorted(maps.Keys(x.entries)) {
 		e := x.entries[p]
 		b = appendString(b, p)
-		if raw, err := hex.DecodeString(e.BlobHash); err == nil && len(raw) == sha1.Size {
+		if raw, ok := decodeSHA1(e.BlobHash); ok {
 			b = append(b, 1)
-			b = append(b, raw...)
+			b = append(b, raw[:]...)
 		} else {
 			b = append(b, 0)
 			b = appendString(b, e.BlobHash)
@@ -133,6 +144,32 @@ func (x *Index) MarshalBinary() ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// decodeSHA1 decodes a lower-case hex SHA-1 without allocating.
+func decodeSHA1(s string) (raw [sha1.Size]byte, ok bool) {
+	if len(s) != 2*sha1.Size {
+		return raw, false
+	}
+	for i := range raw {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return raw, false
+		}
+		raw[i] = hi<<4 | lo
+	}
+	return raw, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 func appendString(b []byte, s string) []byte {
@@ -196,7 +233,9 @@ func (x *Index) UnmarshalBinary(data []byte) error {
 		p := r.string()
 		n.applied[p] = Ref{Name: r.string(), Tag: r.string(), Digest: r.string()}
 	}
-	for i, c := 0, r.count(); i < c && r.err == nil; i++ {
+	c := r.count()
+	n.entries = make(map[string]IndexEntry, c)
+	for i := 0; i < c && r.err == nil; i++ {
 		p := r.string()
 		var e IndexEntry
 		switch kind := r.bytes(1); {
