@@ -86,7 +86,7 @@ type Scanner struct {
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport
-	pings      map[string]pingEntry
+	pings      map[string]*pingEntry
 	tokens     map[string]tokenEntry
 	smallPages map[string]bool // hosts that answered 400 to a large n
 
@@ -236,7 +236,7 @@ func New(opts ...Option) (*Scanner, error) {
 	s := &Scanner{
 		o:          o,
 		transports: map[string]*http.Transport{},
-		pings:      map[string]pingEntry{},
+		pings:      map[string]*pingEntry{},
 		tokens:     map[string]tokenEntry{},
 		smallPages: map[string]bool{},
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -196,6 +197,7 @@ func (s *Scanner) fromHelper(ctx context.Context, helper, host string) (credenti
 const pingTTL = 10 * time.Minute
 
 type pingEntry struct {
+	mu      sync.Mutex // held while pinging, so concurrent scans ping once
 	ch      *transport.Challenge
 	expires time.Time
 }
@@ -205,20 +207,25 @@ type pingEntry struct {
 // is the same for every scan of the host.
 func (s *Scanner) ping(ctx context.Context, reg name.Registry, rt http.RoundTripper, connKey string, insecure bool) (*transport.Challenge, error) {
 	key := fmt.Sprintf("%s|%s|%t", connKey, reg.RegistryStr(), insecure)
-	now := s.o.clock.Now()
 	s.mu.Lock()
 	e, ok := s.pings[key]
+	if !ok {
+		e = &pingEntry{}
+		s.pings[key] = e
+	}
 	s.mu.Unlock()
-	if ok && now.Before(e.expires) {
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := s.o.clock.Now()
+	if e.ch != nil && now.Before(e.expires) {
 		return e.ch, nil
 	}
 	ch, err := transport.Ping(ctx, reg, rt)
 	if err != nil {
 		return nil, pingError(err)
 	}
-	s.mu.Lock()
-	s.pings[key] = pingEntry{ch: ch, expires: now.Add(pingTTL)}
-	s.mu.Unlock()
+	e.ch, e.expires = ch, now.Add(pingTTL)
 	return ch, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -64,8 +65,9 @@ type ScanResult struct {
 // shared transactions (bbolt's Batch), so a thousand scans finishing at once
 // cost a few disk syncs, not a thousand.
 type TagStore struct {
-	db     *bolt.DB
-	closer io.Closer // set when the store opened the file itself
+	db      *bolt.DB
+	closer  io.Closer // set when the store opened the file itself
+	writers sync.Pool // of *flate.Writer: each costs about a megabyte to make
 }
 
 // OpenTagStore opens (creating if needed) the bbolt file at path. It waits
@@ -141,7 +143,7 @@ func (s *TagStore) Put(key string, tags []string, scanTime time.Time) (ScanResul
 			}
 		}
 		if blob == nil {
-			b, err := encodeBlob(joined)
+			b, err := encodeBlob(joined, &s.writers)
 			if err != nil {
 				return err
 			}
@@ -272,7 +274,8 @@ func latestTags(sorted []string) []string {
 
 // encodeBlob stores small lists as they are and deflates large ones. The
 // uncompressed length follows the format byte so decoding allocates once.
-func encodeBlob(joined []byte) ([]byte, error) {
+// Flate writers come from and go back to writers.
+func encodeBlob(joined []byte, writers *sync.Pool) ([]byte, error) {
 	if len(joined) < compressAbove {
 		return append([]byte{blobPlain}, joined...), nil
 	}
@@ -281,10 +284,18 @@ func encodeBlob(joined []byte) ([]byte, error) {
 	buf.WriteByte(blobDeflated)
 	var n [binary.MaxVarintLen64]byte
 	buf.Write(n[:binary.PutUvarint(n[:], uint64(len(joined)))])
-	w, err := flate.NewWriter(&buf, flate.BestSpeed)
-	if err != nil {
-		return nil, fmt.Errorf("compressing tags: %w", err)
+	// A flate writer costs about a megabyte to make: reuse them, or a
+	// thousand scans finishing together churn a gigabyte of garbage.
+	w, _ := writers.Get().(*flate.Writer)
+	if w == nil {
+		var err error
+		if w, err = flate.NewWriter(&buf, flate.BestSpeed); err != nil {
+			return nil, fmt.Errorf("compressing tags: %w", err)
+		}
+	} else {
+		w.Reset(&buf)
 	}
+	defer writers.Put(w)
 	if _, err := w.Write(joined); err != nil {
 		return nil, fmt.Errorf("compressing tags: %w", err)
 	}
