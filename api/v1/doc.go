@@ -23,7 +23,8 @@
 //     spec.sourceRef and spec.git.remote must be set, so spec.sourceRef, which
 //     Flux requires, is optional here.
 //   - ImageUpdateAutomation spec.git.pullRequest: open or update a pull
-//     request (GitHub, GitLab or Gitea) instead of pushing to the base branch.
+//     request (GitHub, GitLab or Gitea) instead of pushing to the base branch,
+//     with an optional apiURL for self-hosted instances.
 //   - ImageUpdateAutomation status.pullRequest and status.history, a bounded
 //     list of the most recent runs.
 //   - Checks Flux leaves to the controller, done by the API server: exactly

@@ -232,4 +232,13 @@ type PullRequestSpec struct {
 	// Labels to put on the pull request.
 	// +optional
 	Labels []string `json:"labels,omitempty"`
+
+	// APIURL is the root of the provider's REST API, for self-hosted
+	// instances whose API is not where the remote's host suggests. Defaults
+	// from the remote: https://api.github.com for github.com,
+	// https://HOST/api/v3 for other GitHub hosts, https://HOST/api/v4 for
+	// GitLab, https://HOST/api/v1 for Gitea.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +optional
+	APIURL string `json:"apiURL,omitempty"`
 }

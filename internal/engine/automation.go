@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type Plan struct {
 	Head string
 	// Commit is the commit made (empty in a dry run or without changes).
 	Commit string
+
+	result updater.Result // for the pull request templates
 }
 
 // ReconcileAutomation runs an ImageUpdateAutomation: checks out its
@@ -53,7 +56,6 @@ func (e *Engine) PlanAutomation(ctx context.Context, store Store, auto *imagev1.
 type automationRun struct {
 	remote   gitpush.Remote
 	checkout gitpush.Checkout
-	branch   string // checkout branch, for the source revision
 	refs     map[string]updater.Ref
 	observed imagev1.ObservedPolicies
 	template *commitmsg.Template
@@ -111,7 +113,7 @@ func (e *Engine) runAutomation(ctx context.Context, store Store, auto *imagev1.I
 		if err != nil {
 			return "", err
 		}
-		plan.Updates, plan.Diagnostics, plan.Message = res.Updates, res.Diagnostics, ""
+		plan.Updates, plan.Diagnostics, plan.Message, plan.result = res.Updates, res.Diagnostics, "", res
 		keepIndex = ix
 		if len(res.Updates) == 0 {
 			return "", nil
@@ -155,7 +157,13 @@ func (e *Engine) recordAutomation(ctx context.Context, auto *imagev1.ImageUpdate
 	st := &auto.Status
 	st.LastAutomationRunTime = &now
 	st.ObservedPolicies = run.observed
-	st.ObservedSourceRevision = sourceRevision(run.branch, res.Head)
+	// The revision the checkout branch is at now: our commit when we
+	// pushed to it, so that the next run with nothing new is skipped.
+	head := res.Head
+	if res.Commit != "" && res.Branch != "" && slices.Contains(res.Pushed, "refs/heads/"+res.Branch) {
+		head = res.Commit
+	}
+	st.ObservedSourceRevision = sourceRevision(res.Branch, head)
 	st.ObservedGeneration = auto.Generation
 
 	outcome, msg := imagev1.RunNoChange, "no change"
@@ -176,7 +184,11 @@ func (e *Engine) recordAutomation(ctx context.Context, auto *imagev1.ImageUpdate
 	}
 
 	if pr := auto.Spec.GitSpec.PullRequest; pr != nil && res.Commit != "" {
-		prRes, err := e.opts.Git.EnsurePullRequest(ctx, run.remote, e.pullRequest(auto, run, plan))
+		req, err := pullRequest(auto, res.Branch, plan)
+		var prRes gitpush.PullRequestResult
+		if err == nil {
+			prRes, err = e.opts.Git.EnsurePullRequest(ctx, run.remote, req)
+		}
 		if err != nil {
 			err = fmt.Errorf("opening pull request: %w", err)
 			e.recordRun(auto, start, imagev1.RunFailed, res.Commit, err.Error())
@@ -194,8 +206,14 @@ func (e *Engine) recordAutomation(ctx context.Context, auto *imagev1.ImageUpdate
 	return requeue(auto.GetRequeueAfter())
 }
 
+// recordRun adds a run to the status history. Consecutive runs that
+// changed nothing share one entry (the latest), so they do not push the
+// runs that did something out of the bounded history.
 func (e *Engine) recordRun(auto *imagev1.ImageUpdateAutomation, start time.Time, outcome imagev1.RunOutcome, commit, msg string) {
 	d := metav1.Duration{Duration: e.opts.Now().Sub(start).Round(time.Millisecond)}
+	if h := auto.Status.History; outcome == imagev1.RunNoChange && len(h) > 0 && h[0].Outcome == imagev1.RunNoChange {
+		auto.Status.History = h[1:]
+	}
 	auto.Status.RecordRun(imagev1.AutomationRun{
 		Time:     metav1.NewTime(start),
 		Outcome:  outcome,
@@ -265,7 +283,7 @@ func (e *Engine) prepareAutomation(ctx context.Context, store Store, auto *image
 		}
 		return run, e.dependencyFailure(auto, err), false
 	}
-	run.remote, run.checkout, run.branch = src.remote, src.checkout, src.checkout.Branch
+	run.remote, run.checkout = src.remote, src.checkout
 
 	pols, err := store.ListImagePolicies(ctx, auto.Namespace, selector)
 	if err != nil {
@@ -409,33 +427,36 @@ func sourceFromGitRepository(repo *unstructured.Unstructured) (gitSource, error)
 }
 
 // pullRequest renders the pull request's title and body. Both default to
-// the commit message: its first line, and the rest.
-func (e *Engine) pullRequest(auto *imagev1.ImageUpdateAutomation, run automationRun, plan *Plan) gitpush.PullRequest {
+// the commit message: its first line, and the rest. The base defaults to
+// the checkout branch.
+func pullRequest(auto *imagev1.ImageUpdateAutomation, checkoutBranch string, plan *Plan) (gitpush.PullRequest, error) {
 	spec := auto.Spec.GitSpec.PullRequest
 	title, body, _ := strings.Cut(plan.Message, "\n")
-	data := templateData(auto, updater.Result{})
+	data := templateData(auto, plan.result)
+	var err error
 	if spec.Title != "" {
-		if t, err := commitmsg.Render("spec.git.pullRequest.title", spec.Title, data); err == nil {
-			title = t
+		if title, err = commitmsg.Render("spec.git.pullRequest.title", spec.Title, data); err != nil {
+			return gitpush.PullRequest{}, err
 		}
 	}
 	if spec.Body != "" {
-		if b, err := commitmsg.Render("spec.git.pullRequest.body", spec.Body, data); err == nil {
-			body = b
+		if body, err = commitmsg.Render("spec.git.pullRequest.body", spec.Body, data); err != nil {
+			return gitpush.PullRequest{}, err
 		}
 	}
 	base := spec.Base
 	if base == "" {
-		base = run.checkout.Branch
+		base = checkoutBranch
 	}
 	return gitpush.PullRequest{
 		Provider: string(spec.Provider),
+		APIURL:   spec.APIURL,
 		Head:     auto.Spec.GitSpec.Push.Branch,
 		Base:     base,
 		Title:    strings.TrimSpace(title),
 		Body:     strings.TrimSpace(body),
 		Labels:   spec.Labels,
-	}
+	}, nil
 }
 
 // templateData builds Flux's commit template data from the updater's result.
