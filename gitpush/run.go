@@ -53,6 +53,9 @@ type Request struct {
 type Result struct {
 	// Head is the checkout commit the change was applied on.
 	Head string
+	// Branch is the branch checked out, when the checkout is a branch (the
+	// remote's default branch included); empty for tags and commits.
+	Branch string
 	// Skipped: the head equalled Request.SkipIfHead; nothing else was done.
 	Skipped bool
 	// Commit is the new commit, empty when nothing changed.
@@ -92,7 +95,7 @@ func (c *Client) Run(ctx context.Context, req Request) (Result, error) {
 		return Result{}, cn.wrap("resolving ref", ref, err)
 	}
 	if req.SkipIfHead != "" && res.hash.String() == req.SkipIfHead {
-		return Result{Head: res.hash.String(), Skipped: true}, nil
+		return Result{Head: res.hash.String(), Branch: res.branch, Skipped: true}, nil
 	}
 
 	e, err := c.openEntry(cacheKey(cn.url, req.Checkout, sparse), cn.url, sparse)
@@ -185,7 +188,7 @@ func (c *Client) sleep(ctx context.Context, attempt int) error {
 
 // attempt runs the change once on the current head and pushes.
 func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, res resolved, refs map[plumbing.ReferenceName]plumbing.Hash, attempt int) (Result, error) {
-	out := Result{Head: res.hash.String(), Attempts: attempt}
+	out := Result{Head: res.hash.String(), Branch: res.branch, Attempts: attempt}
 	res, changed, err := e.prepare(ctx, cn, res)
 	if err != nil {
 		return out, err
@@ -322,7 +325,7 @@ func (e *entry) has(h plumbing.Hash) bool {
 // checkout is a commit (then the whole branch).
 func (e *entry) fetch(ctx context.Context, cn *conn, res resolved) error {
 	depth := 1
-	if res.full {
+	if res.full || !e.st.Seen.IsZero() && e.has(e.st.Seen) {
 		depth = 0
 	}
 	err := e.repo.FetchContext(ctx, &git.FetchOptions{
