@@ -99,7 +99,9 @@ func front(t *testing.T, srv *gitserver.Server, check func(r *http.Request) bool
 	}))
 }
 
-func certPEM(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
 
 func TestBearerToken(t *testing.T) {
 	srv := gitserver.Start(t)

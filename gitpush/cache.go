@@ -13,10 +13,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 const stateVersion = 1
@@ -24,10 +27,11 @@ const stateVersion = 1
 // entry is one cache entry: a bare repository, a work tree of the sparse
 // paths, and what the work tree holds.
 type entry struct {
-	dir    string
-	repo   *git.Repository
-	st     *state
-	unlock func()
+	dir     string
+	repo    *git.Repository
+	storage *filesystem.Storage
+	st      *state
+	unlock  func()
 }
 
 type fileState struct {
@@ -131,7 +135,35 @@ func (c *Client) openEntry(key, url string, sparse []string) (*entry, error) {
 	return e, nil
 }
 
-func (e *entry) close() { e.unlock() }
+func (e *entry) close() {
+	if e.storage != nil {
+		_ = e.storage.Close()
+	}
+	e.unlock()
+}
+
+// openRepo opens (or initialises) the bare repository with descriptors
+// kept open and exclusive access: the entry lock guarantees nobody else
+// writes it, and reopening the pack for every object read costs seconds on
+// a large checkout.
+func openRepo(dir string, init bool) (*git.Repository, *filesystem.Storage, error) {
+	if init {
+		if _, err := git.PlainInit(dir, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
+		return nil, nil, err
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(),
+		filesystem.Options{KeepDescriptors: true, ExclusiveAccess: true})
+	repo, err := git.Open(st, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return repo, st, nil
+}
 
 func (e *entry) repoDir() string { return filepath.Join(e.dir, "repo") }
 func (e *entry) workDir() string { return filepath.Join(e.dir, "work") }
@@ -143,7 +175,7 @@ func (e *entry) open(url string, sparse []string, maxPacks int) error {
 	fresh := err != nil || st.Version != stateVersion || st.URL != url || !equalStrings(st.Sparse, sparse) ||
 		countPacks(e.repoDir()) > maxPacks
 	if !fresh {
-		e.repo, err = git.PlainOpen(e.repoDir())
+		e.repo, e.storage, err = openRepo(e.repoDir(), false)
 		fresh = err != nil
 	}
 	if fresh {
@@ -159,10 +191,14 @@ func (e *entry) reset(url string, sparse []string) error {
 			return err
 		}
 	}
-	repo, err := git.PlainInit(e.repoDir(), true)
+	if e.storage != nil {
+		_ = e.storage.Close()
+	}
+	repo, st, err := openRepo(e.repoDir(), true)
 	if err != nil {
 		return fmt.Errorf("initialising cache repository: %w", err)
 	}
+	e.storage = st
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}}); err != nil {
 		return err
 	}

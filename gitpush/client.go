@@ -29,6 +29,7 @@ type options struct {
 	now         func() time.Time
 	httpClient  *http.Client
 	maxPacks    int
+	maxIncr     int
 }
 
 // Option configures a Client.
@@ -58,6 +59,12 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 // fetch) before it is cloned afresh. Default 64.
 func WithMaxPacks(n int) Option { return func(o *options) { o.maxPacks = n } }
 
+// WithMaxIncrementalObjects bounds an incremental fetch: past this many
+// objects (the remote no longer shares the cached history, say after a
+// force-push) it is cancelled and a shallow fetch is made instead. Default
+// 20000.
+func WithMaxIncrementalObjects(n int) Option { return func(o *options) { o.maxIncr = n } }
+
 func makeOptions(opts []Option) (options, error) {
 	o := options{
 		maxAttempts: 10,
@@ -65,6 +72,7 @@ func makeOptions(opts []Option) (options, error) {
 		backoffMax:  2 * time.Second,
 		now:         time.Now,
 		maxPacks:    64,
+		maxIncr:     20000,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -76,6 +84,8 @@ func makeOptions(opts []Option) (options, error) {
 		return o, errors.New("retry backoff: need 0 <= base <= max")
 	case o.now == nil:
 		return o, errors.New("clock must not be nil")
+	case o.maxIncr < 1:
+		return o, errors.New("max incremental objects must be at least 1")
 	case o.maxPacks < 1:
 		return o, errors.New("max packs must be at least 1")
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -189,7 +191,7 @@ func (c *Client) sleep(ctx context.Context, attempt int) error {
 // attempt runs the change once on the current head and pushes.
 func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, res resolved, refs map[plumbing.ReferenceName]plumbing.Hash, attempt int) (Result, error) {
 	out := Result{Head: res.hash.String(), Branch: res.branch, Attempts: attempt}
-	res, changed, err := e.prepare(ctx, cn, res)
+	res, changed, err := e.prepare(ctx, cn, res, c.opts.maxIncr)
 	if err != nil {
 		return out, err
 	}
@@ -202,6 +204,7 @@ func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, r
 	if err := e.setDirty(true); err != nil {
 		return out, step("preparing work tree", err)
 	}
+	e.settle(time.Now())
 	msg, err := req.Change(ctx, Worktree{Dir: e.workDir(), Head: res.hash.String(), ChangedPaths: changed, Attempt: attempt})
 	if err != nil {
 		return out, step("applying change", err)
@@ -256,9 +259,9 @@ func (e *entry) finish() error {
 // tree diff. It returns the paths changed upstream since the last head seen.
 // When the ref moved between the lookup and the fetch, res is updated to
 // the commit fetched.
-func (e *entry) prepare(ctx context.Context, cn *conn, res resolved) (resolved, []string, error) {
+func (e *entry) prepare(ctx context.Context, cn *conn, res resolved, maxIncr int) (resolved, []string, error) {
 	if !e.has(res.hash) {
-		if err := e.fetch(ctx, cn, res); err != nil {
+		if err := e.fetch(ctx, cn, res, maxIncr); err != nil {
 			return res, nil, step("fetching", err)
 		}
 		if !e.has(res.hash) && !res.full {
@@ -321,24 +324,74 @@ func (e *entry) has(h plumbing.Hash) bool {
 	return err == nil
 }
 
-// fetch brings the checkout ref into the cache: depth 1 unless the
-// checkout is a commit (then the whole branch).
-func (e *entry) fetch(ctx context.Context, cn *conn, res resolved) error {
-	depth := 1
-	if res.full || !e.st.Seen.IsZero() && e.has(e.st.Seen) {
-		depth = 0
+// fetch brings the checkout ref into the cache. The first fetch is
+// shallow (depth 1). Later ones are incremental (no depth): a depth-1 fetch
+// into a shallow repository makes the server send the whole tree again,
+// while an incremental one sends only what changed since the commit the
+// cache already has. Should the remote no longer share that history (a
+// force-push), an incremental fetch would send everything, so it is cut off
+// after WithMaxIncrementalObjects objects and replaced by a shallow one.
+func (e *entry) fetch(ctx context.Context, cn *conn, res resolved, maxIncr int) error {
+	if res.full {
+		return e.fetchDepth(ctx, cn, res, 0, nil)
 	}
-	err := e.repo.FetchContext(ctx, &git.FetchOptions{
+	if !e.st.Seen.IsZero() && e.has(e.st.Seen) {
+		fctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		p := &objectCounter{limit: maxIncr, cancel: cancel}
+		err := e.fetchDepth(fctx, cn, res, 0, p)
+		if err == nil || !p.exceeded {
+			return err
+		}
+	}
+	return e.fetchDepth(ctx, cn, res, 1, nil)
+}
+
+var errTooManyObjects = errors.New("incremental fetch too large")
+
+func (e *entry) fetchDepth(ctx context.Context, cn *conn, res resolved, depth int, progress *objectCounter) error {
+	opts := &git.FetchOptions{
 		RemoteName: "origin", RemoteURL: cn.url,
 		RefSpecs: []config.RefSpec{config.RefSpec("+" + res.ref.String() + ":" + fetchRef.String())},
 		Depth:    depth, Tags: git.NoTags, Force: true,
 		Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey, ProxyOptions: cn.proxy,
-	})
+	}
+	if progress != nil {
+		opts.Progress = progress
+	}
+	err := e.repo.FetchContext(ctx, opts)
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
 	return err
 }
+
+// objectCounter reads the server's progress messages ("Enumerating
+// objects: N" or "Counting objects: ... (N/M)") and cancels the fetch once
+// the pack would hold more than limit objects.
+type objectCounter struct {
+	limit    int
+	cancel   context.CancelCauseFunc
+	buf      []byte
+	exceeded bool
+}
+
+func (o *objectCounter) Write(p []byte) (int, error) {
+	o.buf = append(o.buf, p...)
+	if len(o.buf) > 4096 {
+		o.buf = o.buf[len(o.buf)-4096:]
+	}
+	for _, m := range objectCountRe.FindAllSubmatch(o.buf, -1) {
+		if n, err := strconv.Atoi(string(m[1])); err == nil && n > o.limit {
+			o.exceeded = true
+			o.cancel(errTooManyObjects)
+			return 0, errTooManyObjects // aborts the fetch at once
+		}
+	}
+	return len(p), nil
+}
+
+var objectCountRe = regexp.MustCompile(`(?:Enumerating objects: |Counting objects: +\d+% \(\d+/)(\d+)`)
 
 func remoteDisplay(raw string) string {
 	cn := &conn{}

@@ -3,7 +3,9 @@ package gitpush
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -165,5 +167,54 @@ func TestRunRejectedCredentialIsNotShown(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
+	}
+}
+
+// After a force-push to unrelated history, the incremental fetch would
+// carry everything; it is cut off and replaced by a shallow fetch.
+func TestForcePushFallsBackToShallowFetch(t *testing.T) {
+	srv := gitserver.Start(t)
+	files := map[string]string{}
+	for i := range 40 {
+		files[fmt.Sprintf("d/f%02d.yaml", i)] = fmt.Sprintf("v%d\n", i)
+	}
+	srv.CreateRepo(t, "app", files)
+	for i := range 40 {
+		files[fmt.Sprintf("d/f%02d.yaml", i)] = fmt.Sprintf("rewritten %d\n", i)
+	}
+	srv.CreateRepo(t, "rewrite", files)
+	for i := range 5 {
+		srv.UpstreamCommit(t, "rewrite", gitserver.Change{Files: map[string]string{"d/f00.yaml": fmt.Sprintf("r%d\n", i)}})
+	}
+	c := newClient(t, WithMaxIncrementalObjects(10))
+	var seen string
+	req := Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (string, error) {
+		b, err := os.ReadFile(filepath.Join(wt.Dir, "d/f01.yaml"))
+		seen = string(b)
+		return "m", err
+	}}
+	if _, err := c.Run(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("git", "-C", srv.Path("app"), "fetch", "-q", srv.Path("rewrite"), "+main:main")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("force-push: %v %s", err, out)
+	}
+	before := len(srv.HTTP.Requests())
+	res, err := c.Run(t.Context(), req)
+	if err != nil {
+		t.Fatalf("Run after a force-push: %v", err)
+	}
+	if seen != "rewritten 1\n" || res.Head != srv.BranchHead(t, "app", "main") {
+		t.Errorf("after a force-push: d/f01.yaml = %q, head %s", seen, res.Head)
+	}
+	var packs int
+	for _, r := range srv.HTTP.Requests()[before:] {
+		if r.Service == "git-upload-pack" && !r.Advertisement {
+			packs++
+		}
+	}
+	if packs != 2 {
+		t.Errorf("fetch requests = %d, want 2 (an incremental fetch cut off, then a shallow one)", packs)
 	}
 }

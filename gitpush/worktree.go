@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/utils/merkletrie"
 )
 
 // racyWindow: a file whose mtime is this close to the time we recorded its
@@ -78,39 +80,102 @@ func (e *entry) tree(commit plumbing.Hash) (*object.Tree, error) {
 }
 
 // diffPaths lists the file paths that differ between two trees, limited to
-// the sparse set. Only tree objects are read.
+// the sparse set. It compares tree entries by hash and descends only into
+// directories that differ and overlap the sparse set, so it reads a handful
+// of tree objects for a small change in a large repository, and no blobs.
 func (e *entry) diffPaths(ctx context.Context, from, to *object.Tree) ([]string, error) {
-	changes, err := object.DiffTreeWithOptions(ctx, from, to, &object.DiffTreeOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("diffing trees: %w", err)
-	}
-	seen := map[string]bool{}
 	var out []string
-	for _, ch := range changes {
-		action, err := ch.Action()
-		if err != nil {
-			return nil, err
+	err := e.diffTree(ctx, from.Hash, to.Hash, "", &out)
+	sort.Strings(out)
+	return out, err
+}
+
+func (e *entry) diffTree(ctx context.Context, a, b plumbing.Hash, prefix string, out *[]string) error {
+	if a == b {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ea, err := e.treeEntries(a)
+	if err != nil {
+		return err
+	}
+	eb, err := e.treeEntries(b)
+	if err != nil {
+		return err
+	}
+	names := make(map[string]bool, len(ea)+len(eb))
+	for n := range ea {
+		names[n] = true
+	}
+	for n := range eb {
+		names[n] = true
+	}
+	for n := range names {
+		x, inA := ea[n]
+		y, inB := eb[n]
+		if inA && inB && x.Hash == y.Hash && x.Mode == y.Mode {
+			continue
 		}
-		names := []string{ch.To.Name}
-		switch action {
-		case merkletrie.Delete:
-			names = []string{ch.From.Name}
-		case merkletrie.Modify:
-			names = []string{ch.From.Name, ch.To.Name}
+		p := prefix + n
+		if !overlapsSparse(p, e.st.Sparse) {
+			continue
 		}
-		for _, n := range names {
-			if n != "" && !seen[n] && inSparse(n, e.st.Sparse) {
-				seen[n] = true
-				out = append(out, n)
+		var ha, hb plumbing.Hash
+		aDir, bDir := inA && x.Mode == filemode.Dir, inB && y.Mode == filemode.Dir
+		if aDir {
+			ha = x.Hash
+		}
+		if bDir {
+			hb = y.Hash
+		}
+		if aDir || bDir {
+			if err := e.diffTree(ctx, ha, hb, p+"/", out); err != nil {
+				return err
 			}
 		}
+		if (inA && !aDir || inB && !bDir) && inSparse(p, e.st.Sparse) {
+			*out = append(*out, p)
+		}
 	}
-	sort.Strings(out)
-	return out, nil
+	return nil
+}
+
+// treeEntries reads a tree's entries by name; the zero hash is empty.
+func (e *entry) treeEntries(h plumbing.Hash) (map[string]object.TreeEntry, error) {
+	if h.IsZero() {
+		return nil, nil
+	}
+	t, err := object.GetTree(e.repo.Storer, h)
+	if err != nil {
+		return nil, fmt.Errorf("reading tree %s: %w", h, err)
+	}
+	m := make(map[string]object.TreeEntry, len(t.Entries))
+	for _, ent := range t.Entries {
+		m[ent.Name] = ent
+	}
+	return m, nil
+}
+
+// overlapsSparse reports whether p is inside the sparse set or a directory
+// above part of it.
+func overlapsSparse(p string, sparse []string) bool {
+	if inSparse(p, sparse) {
+		return true
+	}
+	for _, d := range sparse {
+		if strings.HasPrefix(d, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // materialise writes every file of the sparse set from tree into an empty
-// work tree.
+// work tree. Blobs are read in this goroutine (go-git's storage is not
+// safe for concurrent reads); creating the files, the slow part on most
+// file systems, is spread over a few writers.
 func (e *entry) materialise(tree *object.Tree) error {
 	if err := os.RemoveAll(e.workDir()); err != nil {
 		return err
@@ -123,6 +188,7 @@ func (e *entry) materialise(tree *object.Tree) error {
 	if len(roots) == 0 {
 		roots = []string{""}
 	}
+	w := newParallelWriter(e.workDir(), materialiseWriters)
 	for _, root := range roots {
 		t := tree
 		if root != "" {
@@ -132,27 +198,152 @@ func (e *entry) materialise(tree *object.Tree) error {
 			}
 			t = sub
 		}
-		w := object.NewTreeWalker(t, true, nil)
+		walker := object.NewTreeWalker(t, true, nil)
 		for {
-			name, ent, err := w.Next()
+			name, ent, err := walker.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				w.Close()
+				walker.Close()
+				w.close()
 				return err
 			}
-			if !ent.Mode.IsFile() {
+			if !ent.Mode.IsFile() || ent.Mode == filemode.Submodule {
 				continue
 			}
-			if err := e.writeFile(path.Join(root, name), ent.Hash, ent.Mode); err != nil {
-				w.Close()
-				return err
+			content, err := e.blobContent(ent.Hash)
+			if err != nil {
+				walker.Close()
+				w.close()
+				return fmt.Errorf("reading blob for %s: %w", path.Join(root, name), err)
+			}
+			if !w.write(path.Join(root, name), ent.Hash, ent.Mode, content) {
+				break
 			}
 		}
-		w.Close()
+		walker.Close()
 	}
+	files, err := w.close()
+	if err != nil {
+		return err
+	}
+	maps.Copy(e.st.Files, files)
 	return nil
+}
+
+// materialiseWriters is how many goroutines create files at once.
+const materialiseWriters = 8
+
+func (e *entry) blobContent(h plumbing.Hash) ([]byte, error) {
+	blob, err := object.GetBlob(e.repo.Storer, h)
+	if err != nil {
+		return nil, err
+	}
+	r, err := blob.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+type writeJob struct {
+	path    string
+	hash    plumbing.Hash
+	mode    filemode.FileMode
+	content []byte
+}
+
+// parallelWriter creates files in a fresh directory from several
+// goroutines and collects their stat data.
+type parallelWriter struct {
+	root  string
+	jobs  chan writeJob
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	files map[string]fileState
+	err   error
+	dirs  sync.Map
+}
+
+func newParallelWriter(root string, n int) *parallelWriter {
+	w := &parallelWriter{root: root, jobs: make(chan writeJob, 4*n), files: map[string]fileState{}}
+	for range n {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for j := range w.jobs {
+				fs, err := w.create(j)
+				w.mu.Lock()
+				if err != nil && w.err == nil {
+					w.err = err
+				}
+				if err == nil {
+					w.files[j.path] = fs
+				}
+				w.mu.Unlock()
+			}
+		}()
+	}
+	return w
+}
+
+// write queues a file; it returns false once a writer has failed.
+func (w *parallelWriter) write(p string, h plumbing.Hash, mode filemode.FileMode, content []byte) bool {
+	w.mu.Lock()
+	failed := w.err != nil
+	w.mu.Unlock()
+	if failed {
+		return false
+	}
+	w.jobs <- writeJob{path: p, hash: h, mode: mode, content: content}
+	return true
+}
+
+func (w *parallelWriter) close() (map[string]fileState, error) {
+	close(w.jobs)
+	w.wg.Wait()
+	return w.files, w.err
+}
+
+func (w *parallelWriter) create(j writeJob) (fileState, error) {
+	full := filepath.Join(w.root, filepath.FromSlash(j.path))
+	dir := filepath.Dir(full)
+	if _, ok := w.dirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fileState{}, err
+		}
+		w.dirs.Store(dir, true)
+	}
+	var fi fs.FileInfo
+	var err error
+	if j.mode == filemode.Symlink {
+		if err = os.Symlink(string(j.content), full); err != nil {
+			return fileState{}, err
+		}
+		fi, err = os.Lstat(full)
+	} else {
+		perm := os.FileMode(0o644)
+		if j.mode == filemode.Executable {
+			perm = 0o755
+		}
+		var f *os.File
+		f, err = os.OpenFile(full, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
+		if err != nil {
+			return fileState{}, err
+		}
+		if _, err = f.Write(j.content); err == nil {
+			fi, err = f.Stat()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fileState{}, err
+	}
+	return statOf(fi, j.hash, j.mode, time.Now()), nil
 }
 
 // writeFile writes the blob to the work tree and records it.
@@ -210,6 +401,20 @@ func (e *entry) writeFile(p string, h plumbing.Hash, mode filemode.FileMode) err
 func statOf(fi fs.FileInfo, h plumbing.Hash, mode filemode.FileMode, now time.Time) fileState {
 	mt := fi.ModTime()
 	return fileState{Hash: h, Mode: mode, Size: fi.Size(), MTime: mt.UnixNano(), Racy: !mt.Before(now.Add(-racyWindow))}
+}
+
+// settle clears the racy mark of files whose mtime is older than the
+// racy window at now. Call it just before the change callback: nothing has
+// touched the work tree since the stat data was recorded, so a later write
+// gets a later mtime than any settled entry.
+func (e *entry) settle(now time.Time) {
+	limit := now.Add(-racyWindow).UnixNano()
+	for p, f := range e.st.Files {
+		if f.Racy && f.MTime < limit {
+			f.Racy = false
+			e.st.Files[p] = f
+		}
+	}
 }
 
 func (e *entry) removeFile(p string) error {
