@@ -158,7 +158,7 @@ var patternCases = struct {
 		`^(?i)rel-([a-z]+)$`, `^[^-]+-(\d{2,4})$`, `^\d{4}-\d{2}-\d{2}$`, `(\w+)-(\d+)`, `x?y?z?`,
 		`.*`, `^(.*)Z$`, `a|b`, `(a|bc)+`, `\bword\b`, `(?m)^x$`, `^(?P<d>\d{8})-(?P<t>\d{4})`,
 		`[[:alpha:]]+(\d*)`, `(?s).`, `\Arel\z`, `a{0}b`, `a{2}`, `^(a*)(b*)$`, `([0-9]+)\.([0-9]+)`,
-		`^(?:rc|beta)\.(\d+)$`, `é(\d)`, `^.(\d)$`, `a*?b`, `K`, `(?i)k`,
+		`^(?:rc|beta)\.(\d+)$`, `é(\d)`, `^.(\d)$`, `a*?b`, `K`, `(?i)k`, `(b*)^`, `a$b?`, `(^a)`,
 	},
 	tags: []string{
 		"", "a", "b", "ab", "aab", "abc", "ver1", "xver22", "main-abc123-1611840548", "main-ABC-17",
@@ -193,7 +193,7 @@ func TestFastMatcherAgrees(t *testing.T) {
 			t.Errorf("newFastMatcher(%q) = nil; want the fast path", p)
 		}
 	}
-	for _, p := range []string{`a|bc`, `^(.*)Z$`, `\bword\b`, `(?m)^x$`, `a*?b`, `(a)(b)?`, `é(\d)`} {
+	for _, p := range []string{`a|bc`, `^(.*)Z$`, `\bword\b`, `(?m)^x$`, `a*?b`, `(a)(b)?`, `é(\d)`, `(b*)^`} {
 		if newFastMatcher(p) != nil {
 			t.Errorf("newFastMatcher(%q) != nil; want the regexp package", p)
 		}

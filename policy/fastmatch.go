@@ -3,6 +3,7 @@ package policy
 import (
 	"math/bits"
 	"regexp/syntax"
+	"slices"
 	"unicode"
 )
 
@@ -153,6 +154,12 @@ func (m *fastMatcher) add(re *syntax.Regexp) bool {
 		m.steps = append(m.steps, step{kind: stepClose, group: re.Cap})
 		return true
 	case syntax.OpBeginText:
+		// Only before anything is consumed: after a repeat, ^ would make
+		// the regexp prefer an empty repeat where the greedy walk fails
+		// ((b*)^ matches "b" at 0, empty).
+		if slices.ContainsFunc(m.steps, func(s step) bool { return s.kind == stepClass }) {
+			return false
+		}
 		m.steps = append(m.steps, step{kind: stepBeginText})
 		return true
 	case syntax.OpEndText:
@@ -264,8 +271,14 @@ func (m *fastMatcher) firstSet(i int) (asciiSet, bool) {
 
 // deterministic reports whether the greedy walk is exact: every repeat that
 // may stop early must be followed by steps that cannot start with a
-// character it consumes. Then a repeat's length is forced by the text: the
-// match regexp prefers, and the only one, when one exists.
+// character it consumes. Then no match can give a repeat fewer characters
+// than the greedy walk does: the character after the shorter run would have
+// to be consumed by a later step (it cannot), or pass \z (it is not the
+// end), or be left after the match, in which case the greedy walk, whose
+// remaining steps can then all match nothing, succeeds too. So the greedy
+// walk fails only when there is no match, and otherwise finds the one the
+// regexp package prefers, which gives each repeat in turn the most it can
+// take. (^ after a repeat would break this, so it is refused in add.)
 func (m *fastMatcher) deterministic() bool {
 	for i := range m.steps {
 		s := &m.steps[i]
