@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // benchManifest is a small Deployment, about 700 bytes, like most files in
@@ -105,6 +106,15 @@ func flip(p map[string]Ref, files []int) {
 	}
 }
 
+// reportCPU adds cpu-ns/op: the CPU time of the process (every core, user
+// and system) per operation since start. On a machine shared with other
+// work it shows the work done, which wall time mixes with waits for a core.
+func reportCPU(b *testing.B, start time.Duration) {
+	if cpu := processCPUTime() - start; cpu > 0 && b.N > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // BenchmarkApply is a cold run (no index) over files small manifests with
 // marked% of them marked, each with a policy of its own. Every marked file
 // is parsed on every run. The last part of the name says how many of the
@@ -127,6 +137,7 @@ func BenchmarkApply(b *testing.B) {
 						want := map[string]int{"none": 0, "10": 10, "all": len(marked)}[mode]
 						b.ReportAllocs()
 						b.ResetTimer()
+						cpu := processCPUTime()
 						run := 0
 						for b.Loop() {
 							switch mode {
@@ -148,6 +159,7 @@ func BenchmarkApply(b *testing.B) {
 							}
 							run++
 						}
+						reportCPU(b, cpu)
 					})
 				}
 			})
@@ -179,6 +191,7 @@ func BenchmarkApplyWarm(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
+	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		n++
@@ -192,7 +205,9 @@ func BenchmarkApplyWarm(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+		start := processCPUTime()
 		res, err := Apply(b.Context(), dir, policies, WithIndex(ix), WithChangedPaths(changed))
+		cpu += processCPUTime() - start
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -200,6 +215,7 @@ func BenchmarkApplyWarm(b *testing.B) {
 			b.Fatalf("warm run read %d and wrote %d files, want %d and 5", res.Stats.Read, res.Stats.Written, len(changed))
 		}
 	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkIndex measures persisting and loading the index of a
@@ -233,4 +249,48 @@ func BenchmarkIndex(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestColdRunPeakRSS is a tool for measuring the peak RSS of a cold run
+// over a 50,000-file tree with 10% marked, run by hand under
+// /usr/bin/time -v (see docs/benchmarks.md). The first run with
+// UPDATER_RSS_TREE=DIR writes the tree to DIR and stops; later runs make
+// one cold run over it. UPDATER_RSS_MODE=all moves every policy to a new
+// tag, so that every marked file is rewritten; the default changes none.
+func TestColdRunPeakRSS(t *testing.T) {
+	dir := os.Getenv("UPDATER_RSS_TREE")
+	if dir == "" {
+		t.Skip("set UPDATER_RSS_TREE to measure the peak RSS of a cold run (docs/benchmarks.md)")
+	}
+	const files, pct = 50000, 10
+	var marked []int
+	for i := 0; i < files; i += 100 / pct {
+		marked = append(marked, i)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "team-00")); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		benchTree(t, dir, files, pct)
+		t.Logf("wrote %d files under %s; run again to measure", files, dir)
+		return
+	}
+	policies := benchPolicies(marked)
+	want := 0
+	if os.Getenv("UPDATER_RSS_MODE") == "all" {
+		tag := "1.0." + strconv.FormatInt(time.Now().UnixNano(), 10)
+		for k, r := range policies {
+			r.Tag = tag
+			policies[k] = r
+		}
+		want = len(marked)
+	}
+	res, err := Apply(t.Context(), dir, policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want > 0 && res.Stats.Written != want {
+		t.Errorf("wrote %d files, want %d", res.Stats.Written, want)
+	}
+	t.Logf("stats %+v", res.Stats)
 }
