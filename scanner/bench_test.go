@@ -131,7 +131,8 @@ func BenchmarkStoreMillionTags(b *testing.B) {
 // takes minutes, too long to repeat for every -count.
 var registryProcesses = struct {
 	sync.Mutex
-	hosts map[string]string
+	hosts  map[string]string
+	stdins []io.WriteCloser // held so no finalizer closes them: the children exit on EOF
 }{hosts: map[string]string{}}
 
 // registryProcess runs the fixtures registry in a child process (this test
@@ -149,9 +150,11 @@ func registryProcess(b *testing.B, prefix string, repos, tags int) string {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRegistryProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "DOCKHAND_HELPER_REGISTRY="+spec)
 	cmd.Stderr = os.Stderr
-	if _, err := cmd.StdinPipe(); err != nil { // never closed: the child lives as long as we do
+	stdin, err := cmd.StdinPipe() // never closed: the child lives as long as we do
+	if err != nil {
 		b.Fatal(err)
 	}
+	registryProcesses.stdins = append(registryProcesses.stdins, stdin)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
