@@ -54,6 +54,34 @@ func FuzzRange(f *testing.F) {
 	})
 }
 
+// FuzzRangeParts builds ranges from an operator, a version and a joiner
+// each, so that more of them parse than in FuzzRange.
+func FuzzRangeParts(f *testing.F) {
+	ops := []string{"", "=", "!=", ">", "<", ">=", "=>", "<=", "=<", "~", "~>", "^"}
+	joins := []string{" ", ", ", " || ", " - ", "  "}
+	f.Add(uint8(5), "1.x-0", uint8(2), uint8(3), "2.0.0", "1.5.0-rc.1")
+	f.Add(uint8(1), "v1.2", uint8(0), uint8(11), "0.0.x", "0.0.3")
+	f.Add(uint8(2), "1.2.x-rc.2", uint8(1), uint8(0), "*", "1.2.3-rc.2")
+	f.Fuzz(func(t *testing.T, op1 uint8, v1 string, join uint8, op2 uint8, v2, vs string) {
+		rs := ops[int(op1)%len(ops)] + v1 + joins[int(join)%len(joins)] + ops[int(op2)%len(ops)] + v2
+		r, err := compileRange(rs)
+		if err != nil {
+			return
+		}
+		if r.slow {
+			t.Fatalf("compileRange(%q) fell back to Masterminds for every version (canonical %q)", rs, r.exact.String())
+		}
+		v, ok := parse(vs)
+		if !ok {
+			return
+		}
+		mv := semver.New(v.major, v.minor, v.patch, v.pre, v.meta)
+		if got, want := r.check(&v), r.exact.Check(mv); got != want {
+			t.Fatalf("range %q (canonical %q): check(%s) = %v; Masterminds says %v", rs, r.exact.String(), vs, got, want)
+		}
+	})
+}
+
 func FuzzFastMatcher(f *testing.F) {
 	for i, p := range patternCases.patterns {
 		f.Add(p, patternCases.tags[i%len(patternCases.tags)])
