@@ -1,7 +1,53 @@
-// Package runner is the embedded default behind `dockhand run`: a Store over
-// manifest files and a local bbolt file, and a scheduler that runs the steps
-// in internal/engine on each object's interval.
+// Package runner is the embedded default behind `dockhand run`: the steps
+// of internal/engine over objects read from files, with their statuses kept
+// in a local bbolt file instead of an API server.
 //
-// The package is being built under the runner issue; until then it holds
-// only this description.
+// # State
+//
+// A State is one bbolt file holding the scanner's TagStore buckets (the tags
+// of every ImageRepository) and a Record per object: the object as last
+// reconciled, spec and status, plus what the API server would otherwise
+// keep: a generation that grows when the spec changes between runs (a hash
+// of the spec is recorded), the time the object was first seen (its
+// creationTimestamp) and the file and line it came from. The file also
+// records where the clone cache lives. bbolt locks the file: one process
+// writes it at a time, and a reader (dockhand get) waits for the writer.
+//
+// Objects that disappear from the manifests keep their records; the state
+// file describes what the runner last did, not what the files say now.
+//
+// # Steps and passes
+//
+// New merges each loaded object with its record (a status written in a
+// manifest file is ignored) and writes the records back, so every object
+// is listed from the start. The engine.Store it hands the engine returns
+// copies; each step works on a copy of its object and writes the status
+// back when it ends, so concurrent steps never share an object, and a
+// policy always sees its repository's latest status.
+//
+// A pass runs every object once, in dependency order: a policy after its
+// ImageRepository, an automation after the policies its selector picks,
+// everything else at once, up to Options.Concurrency steps at a time.
+// Once is the pass of `dockhand run --once`: it asks every repository and
+// policy to reconcile now (as the image.dockhand.dev/requestedAt
+// annotation does, without recording it), so every repository is scanned
+// whatever its interval; automations always look at the remote, and end
+// after a ref lookup when neither the remote nor their policies changed.
+//
+// Run is the long-running mode: a first pass (scanning only what is due),
+// then each object on its own schedule: a repository every spec.interval;
+// a policy when its repository's tags change (and on its interval with
+// digest reflection Always); an automation every spec.interval and when
+// one of its policies' latest image changes. A failed step is retried with
+// exponential backoff (2s doubling to 5m by default, longer when a
+// registry asks with Retry-After); an invalid spec is not retried.
+//
+// Both take a stop channel and a context: closing stop starts no new step
+// and lets the steps under way finish (a push is never cut in half);
+// cancelling the context cancels those too.
+//
+// With Options.DryRun automations are planned (engine.PlanAutomation), not
+// run: the Result carries the diff and commit message, nothing is pushed.
+// Repositories are still scanned, so callers that must leave the state
+// untouched run on a copy of it (State.CopyTo).
 package runner

@@ -1,0 +1,255 @@
+package runner
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dockhand-dev/dockhand/scanner"
+)
+
+// Buckets of the runner inside the state file, next to the TagStore's.
+var (
+	objectsBucket = []byte("dockhand.objects.v1")
+	runnerBucket  = []byte("dockhand.runner.v1")
+)
+
+// Keys of runnerBucket.
+var cacheDirKey = []byte("cacheDir")
+
+// ErrStateBusy is returned by OpenState when another process holds the
+// state file (a `dockhand run` that is still running) for longer than the
+// timeout.
+var ErrStateBusy = errors.New("the state file is in use by another process")
+
+// Record is what the state file keeps about one object: the object as last
+// reconciled (metadata, spec and status, as JSON) and the bookkeeping that
+// stands in for the API server's.
+type Record struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Generation counts spec changes, from 1, as metadata.generation does
+	// on a cluster: it grows when SpecHash changes between runs.
+	Generation int64  `json:"generation"`
+	SpecHash   string `json:"specHash"`
+	// Created is when the runner first saw the object (its
+	// creationTimestamp); Updated when it last wrote the record.
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	// Source is the file and line the object was read from.
+	Source string `json:"source,omitempty"`
+	// Object is the whole object as JSON.
+	Object json.RawMessage `json:"object"`
+}
+
+// Decode unmarshals the object into one of the API types.
+func (r Record) Decode(into any) error {
+	if err := json.Unmarshal(r.Object, into); err != nil {
+		return fmt.Errorf("decoding %s %s/%s from the state file: %w", r.Kind, r.Namespace, r.Name, err)
+	}
+	return nil
+}
+
+func recordKey(kind, namespace, name string) []byte {
+	return []byte(kind + "/" + namespace + "/" + name)
+}
+
+// State is the runner's bbolt file: the tags of each ImageRepository (the
+// scanner's TagStore buckets), the last status of every object the runner
+// reconciled, and where its clone cache lives. One process at a time may
+// open it for writing; bbolt's file lock enforces that.
+type State struct {
+	path string
+	db   *bolt.DB
+	tags *scanner.TagStore // nil when read-only
+}
+
+// StateOptions tune OpenState. The zero value opens for writing and waits
+// up to five seconds for another process to let go of the file.
+type StateOptions struct {
+	// ReadOnly opens an existing file without writing to it (dockhand
+	// get). Default false: read-write, created when missing.
+	ReadOnly bool
+	// Timeout bounds the wait for the file lock. Zero means five seconds.
+	Timeout time.Duration
+}
+
+// OpenState opens the state file at path.
+func OpenState(path string, opts StateOptions) (*State, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the state directory: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("opening state file: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("opening state file %s: %w", path, ErrStateBusy)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening state file %s: %w", path, err)
+	}
+	s := &State{path: path, db: db}
+	if opts.ReadOnly {
+		return s, nil
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{objectsBucket, runnerBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.tags, err = scanner.NewTagStore(db)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("preparing state file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Path is the file's path.
+func (s *State) Path() string { return s.path }
+
+// Tags is the TagStore in the same file; nil when opened read-only.
+func (s *State) Tags() *scanner.TagStore { return s.tags }
+
+// Close closes the file.
+func (s *State) Close() error { return s.db.Close() }
+
+// Get returns the record of one object; ok is false when there is none.
+func (s *State) Get(kind, namespace, name string) (rec Record, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(objectsBucket)
+		if b == nil {
+			return nil
+		}
+		raw := b.Get(recordKey(kind, namespace, name))
+		if raw == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(raw, &rec)
+	})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("reading %s %s/%s from the state file: %w", kind, namespace, name, err)
+	}
+	return rec, ok, nil
+}
+
+// Records returns every record, of every kind, sorted by kind, namespace
+// and name.
+func (s *State) Records() ([]Record, error) {
+	var recs []Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(objectsBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var rec Record
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("record %s: %w", k, err)
+			}
+			recs = append(recs, rec)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the state file: %w", err)
+	}
+	sort.Slice(recs, func(i, j int) bool {
+		a, b := recs[i], recs[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return recs, nil
+}
+
+// Put writes records. Concurrent calls share transactions (bbolt's
+// Batch), so objects finishing together cost one disk sync.
+func (s *State) Put(recs ...Record) error {
+	raws := make([][]byte, len(recs))
+	for i, r := range recs {
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encoding %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
+		}
+		raws[i] = raw
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(objectsBucket)
+		for i, r := range recs {
+			if err := b.Put(recordKey(r.Kind, r.Namespace, r.Name), raws[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("writing the state file: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the record of one object.
+func (s *State) Delete(kind, namespace, name string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(objectsBucket).Delete(recordKey(kind, namespace, name))
+	})
+	if err != nil {
+		return fmt.Errorf("writing the state file: %w", err)
+	}
+	return nil
+}
+
+// CacheDir returns the clone cache directory recorded in the file, "" when
+// none is.
+func (s *State) CacheDir() (string, error) {
+	var dir string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(runnerBucket); b != nil {
+			dir = string(b.Get(cacheDirKey))
+		}
+		return nil
+	})
+	return dir, err
+}
+
+// SetCacheDir records the clone cache directory.
+func (s *State) SetCacheDir(dir string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(runnerBucket).Put(cacheDirKey, []byte(dir))
+	})
+}
+
+// CopyTo writes a consistent copy of the file to path (for a dry run,
+// which works on a copy and throws it away).
+func (s *State) CopyTo(path string) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.CopyFile(path, 0o600)
+	})
+	if err != nil {
+		return fmt.Errorf("copying the state file: %w", err)
+	}
+	return nil
+}
