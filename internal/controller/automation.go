@@ -1,0 +1,106 @@
+package controller
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
+)
+
+// +kubebuilder:rbac:groups=image.dockhand.dev,resources=imageupdateautomations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=image.dockhand.dev,resources=imageupdateautomations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=source.toolkit.fluxcd.io,resources=gitrepositories,verbs=get;list;watch
+
+// automationReconciler runs ImageUpdateAutomations.
+type automationReconciler struct {
+	base
+	// watchGitRepositories: Flux's GitRepository CRD is installed, so
+	// changes to GitRepositories trigger their automations.
+	watchGitRepositories bool
+}
+
+func (r *automationReconciler) setup(mgr ctrl.Manager, opts controller.Options) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&imagev1.ImageUpdateAutomation{}, builder.WithPredicates(specOrRequestChanged())).
+		Watches(&imagev1.ImagePolicy{},
+			handler.EnqueueRequestsFromMapFunc(r.automationsSelecting),
+			builder.WithPredicates(latestRefChanged()))
+	if r.watchGitRepositories {
+		src := &metav1.PartialObjectMetadata{}
+		src.SetGroupVersionKind(GitRepositoryGVK)
+		b = b.WatchesMetadata(src,
+			handler.EnqueueRequestsFromMapFunc(r.automationsOfSource),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	return b.Named("imageupdateautomation").WithOptions(opts).Complete(r)
+}
+
+// Reconcile runs one ImageUpdateAutomation.
+func (r *automationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	auto := &imagev1.ImageUpdateAutomation{}
+	if err := r.client.Get(ctx, req.NamespacedName, auto); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.metrics.forget(imagev1.ImageUpdateAutomationKind, req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if auto.Spec.Suspend {
+		log.FromContext(ctx).V(1).Info("Reconciliation is suspended")
+	}
+
+	before := auto.DeepCopy()
+	out := r.engine.ReconcileAutomation(ctx, r.store, auto)
+	r.metrics.observeRun(before, auto)
+	return r.finish(ctx, before, auto, out)
+}
+
+// automationsSelecting maps an ImagePolicy to the automations of its
+// namespace whose spec.policySelector selects it.
+func (r *automationReconciler) automationsSelecting(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list imagev1.ImageUpdateAutomationList
+	if err := r.client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the automations of a namespace", "namespace", obj.GetNamespace())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		auto := &list.Items[i]
+		sel := labels.Everything()
+		if ps := auto.Spec.PolicySelector; ps != nil {
+			var err error
+			if sel, err = metav1.LabelSelectorAsSelector(ps); err != nil {
+				continue // stalled on its own; a policy change cannot help
+			}
+		}
+		if sel.Matches(labels.Set(obj.GetLabels())) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(auto)})
+		}
+	}
+	return reqs
+}
+
+// automationsOfSource maps a GitRepository to the automations whose
+// spec.sourceRef names it.
+func (r *automationReconciler) automationsOfSource(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list imagev1.ImageUpdateAutomationList
+	if err := r.client.List(ctx, &list, client.MatchingFields{sourceRefIndex: obj.GetNamespace() + "/" + obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the automations of a GitRepository", "gitRepository", client.ObjectKeyFromObject(obj))
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		reqs[i].NamespacedName = client.ObjectKeyFromObject(&list.Items[i])
+	}
+	return reqs
+}
