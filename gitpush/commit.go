@@ -96,7 +96,9 @@ func (e *entry) editTree(h plumbing.Hash, prefix string, changes []fileChange) (
 			return plumbing.ZeroHash, err
 		}
 		if nh.IsZero() {
-			delete(entries, name)
+			if ent, ok := entries[name]; ok && ent.Mode == filemode.Dir {
+				delete(entries, name) // the directory emptied; a file of that name stays
+			}
 			continue
 		}
 		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: nh}

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -30,4 +31,9 @@ func trustAll(servers ...*httptest.Server) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func gitOut(gitDir string, args ...string) (string, error) {
+	out, err := exec.Command("git", append([]string{"-C", gitDir}, args...)...).CombinedOutput()
+	return string(out), err
 }

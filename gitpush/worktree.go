@@ -48,23 +48,26 @@ func (e *entry) checkoutTree(ctx context.Context, commit plumbing.Hash) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	changed, err := e.diffPaths(ctx, from, to)
+	changes, err := e.diffChanges(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range changed {
-		ent, err := to.FindEntry(p)
-		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-			if err := e.removeFile(p); err != nil {
+	// deletions first, so a directory replaced by a file (or the other way
+	// round) is out of the way before the new entry is written
+	changed := make([]string, len(changes))
+	for i, c := range changes {
+		changed[i] = c.path
+		if c.to == nil {
+			if err := e.removeFile(c.path); err != nil {
 				return nil, err
 			}
-			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		if err := e.writeFile(p, ent.Hash, ent.Mode); err != nil {
-			return nil, err
+	}
+	for _, c := range changes {
+		if c.to != nil {
+			if err := e.writeFile(c.path, c.to.Hash, c.to.Mode); err != nil {
+				return nil, err
+			}
 		}
 	}
 	e.st.Worktree = commit
@@ -84,13 +87,29 @@ func (e *entry) tree(commit plumbing.Hash) (*object.Tree, error) {
 // directories that differ and overlap the sparse set, so it reads a handful
 // of tree objects for a small change in a large repository, and no blobs.
 func (e *entry) diffPaths(ctx context.Context, from, to *object.Tree) ([]string, error) {
-	var out []string
-	err := e.diffTree(ctx, from.Hash, to.Hash, "", &out)
-	sort.Strings(out)
+	changes, err := e.diffChanges(ctx, from, to)
+	out := make([]string, len(changes))
+	for i, c := range changes {
+		out[i] = c.path
+	}
 	return out, err
 }
 
-func (e *entry) diffTree(ctx context.Context, a, b plumbing.Hash, prefix string, out *[]string) error {
+// treeChange is a file path that differs, with its new entry (nil when the
+// file is gone).
+type treeChange struct {
+	path string
+	to   *object.TreeEntry
+}
+
+func (e *entry) diffChanges(ctx context.Context, from, to *object.Tree) ([]treeChange, error) {
+	var out []treeChange
+	err := e.diffTree(ctx, from.Hash, to.Hash, "", &out)
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, err
+}
+
+func (e *entry) diffTree(ctx context.Context, a, b plumbing.Hash, prefix string, out *[]treeChange) error {
 	if a == b {
 		return nil
 	}
@@ -136,7 +155,11 @@ func (e *entry) diffTree(ctx context.Context, a, b plumbing.Hash, prefix string,
 			}
 		}
 		if (inA && !aDir || inB && !bDir) && inSparse(p, e.st.Sparse) {
-			*out = append(*out, p)
+			c := treeChange{path: p}
+			if inB && !bDir {
+				c.to = &y
+			}
+			*out = append(*out, c)
 		}
 	}
 	return nil
