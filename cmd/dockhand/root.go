@@ -38,8 +38,10 @@ Run it on one machine with "dockhand run", or on Kubernetes with
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(
+		newControllerCmd(),
 		newPolicyCmd(),
 		newScanCmd(),
+		newUpdateCmd(),
 		newVersionCmd(),
 	)
 	return root
