@@ -54,7 +54,12 @@ type state struct {
 	Seen     plumbing.Hash // last checkout head seen upstream
 	Files    map[string]fileState
 	Pushed   map[string]pushRecord // by remote ref name
+	Commits  int                   // commits written since the entry was created
 }
+
+// maxCommitsPerEntry: each commit leaves a few loose objects behind; after
+// this many the entry starts afresh rather than collecting them forever.
+const maxCommitsPerEntry = 1000
 
 // cacheKey names an entry by remote, checkout and sparse paths.
 func cacheKey(url string, co Checkout, sparse []string) string {
@@ -173,7 +178,7 @@ func (e *entry) workDir() string { return filepath.Join(e.dir, "work") }
 func (e *entry) open(url string, sparse []string, maxPacks int) error {
 	st, err := e.loadState()
 	fresh := err != nil || st.Version != stateVersion || st.URL != url || !equalStrings(st.Sparse, sparse) ||
-		countPacks(e.repoDir()) > maxPacks
+		countPacks(e.repoDir()) > maxPacks || st.Commits > maxCommitsPerEntry
 	if !fresh {
 		e.repo, e.storage, err = openRepo(e.repoDir(), false)
 		fresh = err != nil

@@ -229,6 +229,7 @@ func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, r
 	if err != nil {
 		return out, step("committing", err)
 	}
+	e.st.Commits++
 	commit, pushed, err := e.push(ctx, cn, req.Push, plan, pushRecord{Commit: commit, Parent: res.hash, Tree: tree}, refs)
 	if err != nil {
 		if errors.Is(err, errRetry) {

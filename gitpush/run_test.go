@@ -218,3 +218,24 @@ func TestForcePushFallsBackToShallowFetch(t *testing.T) {
 		t.Errorf("fetch requests = %d, want 2 (an incremental fetch cut off, then a shallow one)", packs)
 	}
 }
+
+// An entry that collected too many packs starts afresh and still works.
+func TestCacheEntryStartsAfreshAfterManyPacks(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"a.yaml": "0\n"})
+	c := newClient(t, WithMaxPacks(2))
+	for i := range 5 {
+		up := srv.UpstreamCommit(t, "app", gitserver.Change{Files: map[string]string{"b.yaml": fmt.Sprintf("%d\n", i)}})
+		res, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: setFile("a.yaml", fmt.Sprintf("%d\n", i+1), "m")})
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if log := srv.Commits(t, "app", "main"); log[0].Hash != res.Commit || log[1].Hash != up {
+			t.Fatalf("run %d: main = %s on %s, want %s on %s", i, log[0].Hash, log[1].Hash, res.Commit, up)
+		}
+	}
+	m, _ := filepath.Glob(filepath.Join(c.dir, "*", "repo", "objects", "pack", "*.pack"))
+	if len(m) > 3 {
+		t.Errorf("cache holds %d packs, want at most 3 with WithMaxPacks(2)", len(m))
+	}
+}
