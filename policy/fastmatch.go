@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"unicode"
 )
 
@@ -30,6 +31,7 @@ type stepKind uint8
 const (
 	stepClass     stepKind = iota // consume min..max characters of set
 	stepLiteral                   // consume lit
+	stepAnyNotNL                  // consume min..max characters other than \n
 	stepOpen                      // record the start of capture group
 	stepClose                     // record the end of capture group
 	stepBeginText                 // assert position 0
@@ -44,6 +46,9 @@ type step struct {
 	lit      string
 	group    int
 }
+
+// anyNotNL is what . matches in ASCII text.
+var anyNotNL = asciiSet{^uint64(0) &^ (1 << '\n'), ^uint64(0)}
 
 // byteTable marks the bytes of a set: one load per byte tested.
 type byteTable [256]bool
@@ -126,6 +131,9 @@ func mergeLiterals(steps []step) []step {
 				out = append(out, step{kind: stepLiteral, lit: string(rune(c))})
 			}
 			continue
+		}
+		if s.set == anyNotNL && s.max < 0 {
+			s.kind = stepAnyNotNL // .* and .+: a search for \n
 		}
 		s.tbl = s.set.table()
 		out = append(out, s)
@@ -324,6 +332,15 @@ func (m *fastMatcher) matchAt(s string, pos int, caps []int) (int, bool) {
 				return 0, false
 			}
 			pos += len(st.lit)
+		case stepAnyNotNL:
+			end := len(s)
+			if i := strings.IndexByte(s[pos:], '\n'); i >= 0 {
+				end = pos + i
+			}
+			if end-pos < st.min {
+				return 0, false
+			}
+			pos = end
 		case stepClass:
 			limit := len(s)
 			if st.max >= 0 && st.max < limit-pos {

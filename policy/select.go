@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // The three loops below make one pass over the tags, keep the index of the
@@ -59,12 +60,12 @@ func (p *Policy) selectAlphabetical(tags []string, sc *scratch, t *tally) (int, 
 			continue
 		}
 		if best >= 0 {
-			if value == bestValue {
-				// Equal values: the tag last in byte order wins.
-				if tag <= tags[best] {
-					continue
-				}
-			} else if (value < bestValue) != p.desc {
+			c := strings.Compare(value, bestValue)
+			if p.desc {
+				c = -c
+			}
+			// Of equal values, the tag last in byte order wins.
+			if c < 0 || c == 0 && tag <= tags[best] {
 				continue
 			}
 		}
