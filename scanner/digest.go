@@ -58,6 +58,11 @@ func (s *Scanner) Digest(ctx context.Context, t Target, tag, platform string) (s
 	if err != nil {
 		return "", err
 	}
+	d, err := sess.digest(ctx, op, tag, want)
+	return d, sess.check(err)
+}
+
+func (sess *session) digest(ctx context.Context, op, tag string, want *v1.Platform) (string, error) {
 	u := (&url.URL{
 		Scheme: sess.scheme,
 		Host:   sess.host,

@@ -64,7 +64,7 @@ func (s *Scanner) ListTags(ctx context.Context, t Target) (*TagList, error) {
 	}
 	out := &TagList{Repository: sess.repo.Name(), Credential: sess.errs.credential, Tags: []string{}}
 	if err := s.readPages(ctx, sess, exclude, out); err != nil {
-		return nil, err
+		return nil, sess.check(err)
 	}
 	out.Duration = s.o.clock.Now().Sub(start)
 	return out, nil

@@ -44,9 +44,10 @@ type credentialCache struct {
 }
 
 type cachedCredential struct {
-	mu      sync.Mutex
-	cred    credential
-	expires time.Time
+	mu         sync.Mutex
+	cred       credential
+	expires    time.Time
+	generation int // counts fetches, so a stale invalidate is ignored
 }
 
 // expiryMargin is how long before its expiry a provider credential is
@@ -77,6 +78,15 @@ func (c *credentialCache) get(ctx context.Context, key string, now func() time.T
 	cred, expires, err := fetch(ctx)
 	if err != nil {
 		return credential{}, err
+	}
+	e.generation++
+	gen := e.generation
+	cred.invalidate = func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.generation == gen {
+			e.expires = time.Time{}
+		}
 	}
 	e.cred = cred
 	e.expires = expires.Add(-expiryMargin(expires.Sub(t)))

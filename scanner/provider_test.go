@@ -182,10 +182,12 @@ func TestAWSProvider(t *testing.T) {
 // gcpMetadataStandIn answers the metadata server's token request as
 // documented: only with the Metadata-Flavor: Google header, answering with
 // the same header.
-func gcpMetadataStandIn(t *testing.T, token string) (*httptest.Server, *atomic.Int64) {
+// It hands out tokens in turn, repeating the last.
+func gcpMetadataStandIn(t *testing.T, tokens ...string) (*httptest.Server, *atomic.Int64) {
 	var calls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
+		n := calls.Add(1)
+		token := tokens[min(int(n), len(tokens))-1]
 		w.Header().Set("Metadata-Flavor", "Google")
 		if r.Header.Get("Metadata-Flavor") != "Google" {
 			http.Error(w, "Missing Metadata-Flavor:Google header.", http.StatusForbidden)
@@ -221,6 +223,21 @@ func TestGCPProvider(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Errorf("metadata server calls = %d, want 1", calls.Load())
 	}
+
+	t.Run("refused token is fetched again", func(t *testing.T) {
+		metadata, calls := gcpMetadataStandIn(t, "ya29.revoked-token", token)
+		s, _ := newTestScanner(t, WithDialContext(redirectDial(reg.Host(), host)), WithGCP(GCPOptions{MetadataURL: metadata.URL}))
+		target := Target{Image: host + "/project/repo/app", Provider: ProviderGCP, Insecure: true}
+		if _, err := s.ListTags(t.Context(), target); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("ListTags with a revoked token = %v, want ErrUnauthorized", err)
+		}
+		if _, err := s.ListTags(t.Context(), target); err != nil {
+			t.Fatalf("ListTags after the revoked token was dropped: %v", err)
+		}
+		if calls.Load() != 2 {
+			t.Errorf("metadata server calls = %d, want 2", calls.Load())
+		}
+	})
 	_, err := s.ListTags(t.Context(), Target{Image: reg.Repo("project/repo/app"), Provider: ProviderGCP, Insecure: true})
 	if !errors.Is(err, ErrProviderHost) {
 		t.Errorf("ListTags of a non-GCP host with provider gcp = %v, want ErrProviderHost", err)

@@ -27,6 +27,18 @@ type session struct {
 	scheme string // https, or http for an insecure registry
 	client *http.Client
 	errs   *errorFactory
+	forget func() // drops what the scan took from caches, after a 401
+}
+
+// check passes err through, first making the next scan start afresh (ping
+// again, fetch the provider credential again) when the registry refused
+// the credential: its auth settings may have changed, or the credential
+// been revoked before its expiry.
+func (sess *session) check(err error) error {
+	if errors.Is(err, ErrUnauthorized) {
+		sess.forget()
+	}
+	return err
 }
 
 // credential is what a scan authenticates with.
@@ -34,6 +46,7 @@ type credential struct {
 	cfg         authn.AuthConfig
 	description string   // for errors: never a secret
 	secrets     []string // values to scrub from messages
+	invalidate  func()   // drops a cached provider credential; nil otherwise
 }
 
 func (c credential) anonymous() bool {
@@ -88,6 +101,12 @@ func (s *Scanner) open(ctx context.Context, t Target, op string) (*session, erro
 	if err != nil {
 		return nil, errs.fromError(ctx, "pinging registry", err)
 	}
+	forget := func() {
+		s.forgetPing(reg, connKey, t.Insecure)
+		if cred.invalidate != nil {
+			cred.invalidate()
+		}
+	}
 	scheme := "https"
 	if ch.Insecure {
 		scheme = "http"
@@ -107,7 +126,11 @@ func (s *Scanner) open(ctx context.Context, t Target, op string) (*session, erro
 			baseKey: connKey,
 		}
 		if _, err := bt.token(ctx, false); err != nil {
-			return nil, errs.fromError(ctx, "authenticating", err)
+			e := errs.fromError(ctx, "authenticating", err)
+			if errors.Is(e, ErrUnauthorized) {
+				forget()
+			}
+			return nil, e
 		}
 		authRT = bt
 	case cred.anonymous():
@@ -121,6 +144,7 @@ func (s *Scanner) open(ctx context.Context, t Target, op string) (*session, erro
 		scheme: scheme,
 		client: &http.Client{Transport: authRT},
 		errs:   errs,
+		forget: forget,
 	}, nil
 }
 
@@ -205,8 +229,18 @@ type pingEntry struct {
 // ping returns the registry's auth challenge, asking once per pingTTL per
 // host and connection settings. Pings carry no credentials, so the answer
 // is the same for every scan of the host.
+func pingKey(reg name.Registry, connKey string, insecure bool) string {
+	return fmt.Sprintf("%s|%s|%t", connKey, reg.RegistryStr(), insecure)
+}
+
+func (s *Scanner) forgetPing(reg name.Registry, connKey string, insecure bool) {
+	s.mu.Lock()
+	delete(s.pings, pingKey(reg, connKey, insecure))
+	s.mu.Unlock()
+}
+
 func (s *Scanner) ping(ctx context.Context, reg name.Registry, rt http.RoundTripper, connKey string, insecure bool) (*transport.Challenge, error) {
-	key := fmt.Sprintf("%s|%s|%t", connKey, reg.RegistryStr(), insecure)
+	key := pingKey(reg, connKey, insecure)
 	s.mu.Lock()
 	e, ok := s.pings[key]
 	if !ok {
