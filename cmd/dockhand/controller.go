@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -179,6 +180,7 @@ func runController(ctx context.Context, errOut io.Writer, opts controllerOptions
 		return &exitError{code: exitControllerUsage, msg: err.Error()}
 	}
 	ctrl.SetLogger(logger)
+	klog.SetLogger(logger) // client-go's own messages (leader election, events)
 	mo.Logger = logger
 
 	cfg, err := opts.cluster.restConfig()
