@@ -48,7 +48,10 @@ bench:
 clean:
 	rm -rf bin
 
-## demo: the embedded default end to end on loopback servers (arrives with the runner).
+## demo: the embedded default end to end on loopback servers (a registry and a
+## Git server in process; about 20 s with a cold build cache, 3 s warm).
 demo:
-	@if $(GO) run ./cmd/dockhand demo --help >/dev/null 2>&1; then $(GO) run ./cmd/dockhand demo; \
-	else echo "make demo: the demo command is not built yet (see the runner issue)"; exit 1; fi
+	@$(GO) build -o bin/dockhand ./cmd/dockhand
+	@if ! bin/dockhand demo --help >/dev/null 2>&1; then \
+		echo "make demo: this dockhand has no demo command (cmd/dockhand/root.go must register newDemoCmd)"; exit 1; fi
+	@bin/dockhand demo

@@ -61,6 +61,7 @@ func (r *Runner) pass(ctx context.Context, stop <-chan struct{}, force string) *
 			sum.Stopped = true
 		}
 	}
+	r.emit(Event{Type: PassFinished, Summary: sum})
 	return sum
 }
 

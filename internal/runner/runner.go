@@ -51,13 +51,17 @@ const (
 	StepStarted EventType = iota
 	// StepFinished: a step ended; Event.Result tells how.
 	StepFinished
+	// PassFinished: a pass over every object ended (Once's only pass, or
+	// Run's first); Event.Summary tells how.
+	PassFinished
 )
 
 // Event is one thing the runner did, for progress and logs.
 type Event struct {
 	Type   EventType
 	Ref    ObjectRef
-	Result *Result // StepFinished only
+	Result  *Result  // StepFinished only
+	Summary *Summary // PassFinished only
 }
 
 // Result is how one step ended.
