@@ -51,6 +51,9 @@ clean:
 ## demo: the embedded default end to end on loopback servers (a registry and a
 ## Git server in process; about 20 s with a cold build cache, 3 s warm).
 demo:
+	@command -v git >/dev/null 2>&1 || { echo "make demo: installing git (the demo's Git server runs git http-backend)"; \
+		sudo=""; [[ $$(id -u) -eq 0 ]] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends git; }
 	@$(GO) build -o bin/dockhand ./cmd/dockhand
 	@if ! bin/dockhand demo --help >/dev/null 2>&1; then \
 		echo "make demo: this dockhand has no demo command (cmd/dockhand/root.go must register newDemoCmd)"; exit 1; fi
