@@ -328,8 +328,8 @@ func (r *run) warmJobs(ctx context.Context, jobs chan<- job) error {
 			want[p] = true
 		}
 	}
-	for p, e := range ix.entries {
-		if e.HasMarkers && r.inSub(p) && (e.BlobHash == "" || r.policiesChanged(e.Policies)) {
+	for p := range ix.marked {
+		if e := ix.entries[p]; r.inSub(p) && (e.BlobHash == "" || r.policiesChanged(e.Policies)) {
 			want[p] = true
 		}
 	}
@@ -510,16 +510,16 @@ func (r *run) updateIndex(all []outcome, cold bool) {
 	if cold {
 		for p := range ix.entries {
 			if r.inSub(p) {
-				delete(ix.entries, p)
+				ix.Delete(p)
 			}
 		}
 	}
 	for _, oc := range all {
 		switch {
 		case oc.gone:
-			delete(ix.entries, oc.rel)
+			ix.Delete(oc.rel)
 		case oc.read:
-			ix.entries[oc.rel] = oc.entry
+			ix.Set(oc.rel, oc.entry)
 		}
 	}
 	// Update the applied references in place: most runs change few.

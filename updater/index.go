@@ -21,6 +21,9 @@ import (
 // and relative to the root. An Index is not safe for concurrent use.
 type Index struct {
 	entries map[string]IndexEntry
+	// marked holds the paths whose entries have HasMarkers, so that a warm
+	// run need not look at every entry.
+	marked map[string]struct{}
 	// applied maps each policy ("ns/name") to the reference the last run
 	// applied.
 	applied map[string]Ref
@@ -43,12 +46,15 @@ type IndexEntry struct {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{entries: make(map[string]IndexEntry), applied: make(map[string]Ref)}
+	return &Index{entries: make(map[string]IndexEntry), marked: make(map[string]struct{}), applied: make(map[string]Ref)}
 }
 
 func (x *Index) init() {
 	if x.entries == nil {
 		x.entries = make(map[string]IndexEntry)
+	}
+	if x.marked == nil {
+		x.marked = make(map[string]struct{})
 	}
 	if x.applied == nil {
 		x.applied = make(map[string]Ref)
@@ -68,24 +74,25 @@ func (x *Index) Get(path string) (IndexEntry, bool) {
 func (x *Index) Set(path string, e IndexEntry) {
 	x.init()
 	x.entries[path] = e
+	if e.HasMarkers {
+		x.marked[path] = struct{}{}
+	} else {
+		delete(x.marked, path)
+	}
 }
 
 // Delete forgets a path.
-func (x *Index) Delete(path string) { delete(x.entries, path) }
+func (x *Index) Delete(path string) {
+	delete(x.entries, path)
+	delete(x.marked, path)
+}
 
 // Paths returns the indexed paths, sorted.
 func (x *Index) Paths() []string { return slices.Sorted(maps.Keys(x.entries)) }
 
 // Marked returns the paths of files that contain the marker text, sorted.
 func (x *Index) Marked() []string {
-	var out []string
-	for p, e := range x.entries {
-		if e.HasMarkers {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(x.marked))
 }
 
 // BlobHash returns the git blob object ID (SHA-1, hex) of content, the
@@ -256,7 +263,7 @@ func (x *Index) UnmarshalBinary(data []byte) error {
 				e.Policies[j] = r.string()
 			}
 		}
-		n.entries[p] = e
+		n.Set(p, e)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errCorruptIndex
@@ -288,7 +295,9 @@ func (x *Index) UnmarshalJSON(data []byte) error {
 	n := NewIndex()
 	n.namespace = v.Namespace
 	maps.Copy(n.applied, v.Applied)
-	maps.Copy(n.entries, v.Files)
+	for p, e := range v.Files {
+		n.Set(p, e)
+	}
 	*x = *n
 	return nil
 }

@@ -100,6 +100,9 @@ func ParseMarker(comment string) (Marker, error) {
 		return Marker{}, ErrNoMarker
 	}
 	text := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(comment), "#"))
+	if ref, ok := simpleMarker(text); ok {
+		return parseMarkerRef(ref)
+	}
 	if !strings.HasPrefix(text, "{") {
 		return Marker{}, fmt.Errorf("marker comment is not a JSON object: %q", text)
 	}
@@ -120,6 +123,40 @@ func ParseMarker(comment string) (Marker, error) {
 		return Marker{}, fmt.Errorf("%q must be a string, not %s", MarkerKey, bytes.TrimSpace(raw))
 	}
 	return parseMarkerRef(ref)
+}
+
+// simpleMarker reads the usual form, {"$imagepolicy": "VALUE"} with any
+// blanks and a VALUE without escapes, without a JSON decoder; it returns
+// false for anything else, which ParseMarker then decodes as JSON.
+func simpleMarker(text string) (string, bool) {
+	const key = `"` + MarkerKey + `"`
+	t, ok := strings.CutPrefix(text, "{")
+	if !ok {
+		return "", false
+	}
+	if t, ok = strings.CutPrefix(strings.TrimLeft(t, " \t"), key); !ok {
+		return "", false
+	}
+	if t, ok = strings.CutPrefix(strings.TrimLeft(t, " \t"), ":"); !ok {
+		return "", false
+	}
+	if t, ok = strings.CutPrefix(strings.TrimLeft(t, " \t"), `"`); !ok {
+		return "", false
+	}
+	end := strings.IndexByte(t, '"')
+	if end < 0 {
+		return "", false
+	}
+	value := t[:end]
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c == '\\' || c < 0x20 || c >= 0x80 {
+			return "", false
+		}
+	}
+	if strings.TrimLeft(t[end+1:], " \t") != "}" {
+		return "", false
+	}
+	return value, true
 }
 
 func parseMarkerRef(ref string) (Marker, error) {

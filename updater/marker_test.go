@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -101,4 +102,24 @@ func TestNeedsQuotes(t *testing.T) {
 	if !needsQuotes("a,b", true) || needsQuotes("a,b", false) {
 		t.Error("needsQuotes of a flow indicator depends on the context")
 	}
+}
+
+// FuzzSimpleMarker checks that the fast path agrees with JSON decoding.
+func FuzzSimpleMarker(f *testing.F) {
+	for _, s := range []string{`{"$imagepolicy": "apps:web"}`, `{ "$imagepolicy" :"a:b:tag" }`, `{"$imagepolicy": "a\"b"}`, `{"$imagepolicy": "x"} y`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		fast, ok := simpleMarker(text)
+		if !ok {
+			return
+		}
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(text), &obj); err != nil {
+			t.Fatalf("simpleMarker(%q) = %q, but it is not JSON: %v", text, fast, err)
+		}
+		if got, _ := obj[MarkerKey].(string); got != fast || len(obj) != 1 {
+			t.Fatalf("simpleMarker(%q) = %q, JSON reads %v", text, fast, obj)
+		}
+	})
 }
