@@ -48,6 +48,9 @@ type harness struct {
 	tags    *scanner.TagStore
 	metrics *Metrics
 	reg     *prometheus.Registry
+	// stop stops the manager and waits for it; it runs at the end of the
+	// test too, and may be called more than once.
+	stop func()
 }
 
 // startController starts a manager with the three reconcilers, watching
@@ -98,11 +101,17 @@ func startController(t *testing.T, namespaces []string, tweak ...func(*engine.Op
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
+		stop()
 		if err := tags.Close(); err != nil {
 			t.Errorf("closing the tag store: %v", err)
 		}
@@ -110,7 +119,7 @@ func startController(t *testing.T, namespaces []string, tweak ...func(*engine.Op
 			t.Logf("manager log:\n%s", logs.String())
 		}
 	})
-	return &harness{tags: tags, metrics: m, reg: reg}
+	return &harness{tags: tags, metrics: m, reg: reg, stop: stop}
 }
 
 type syncBuffer struct {
