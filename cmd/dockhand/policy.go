@@ -18,6 +18,7 @@ import (
 
 	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
 	"github.com/dockhand-dev/dockhand/policy"
+	"github.com/dockhand-dev/dockhand/scanner"
 )
 
 // fluxImageAPIVersion is Flux's image API, whose ImagePolicy ours extends
@@ -32,11 +33,13 @@ const (
 )
 
 type policyEvalOptions struct {
-	file    string // the ImagePolicy manifest; "-" for standard input
-	name    string // which ImagePolicy of the file, when it holds several
-	tags    string // newline-separated tags; "-" for standard input
-	output  string // "", "json" or "yaml"
-	verbose bool   // print the diagnostics on errOut
+	registryFlags        // for image
+	file          string // the ImagePolicy manifest; "-" for standard input
+	name          string // which ImagePolicy of the file, when it holds several
+	tags          string // newline-separated tags; "-" (or "" without image) for standard input
+	image         string // read the tags from this repository instead
+	output        string // "", "json" or "yaml"
+	verbose       bool   // print the diagnostics on errOut
 
 	in     io.Reader // standard input
 	errOut io.Writer
@@ -55,23 +58,27 @@ func newPolicyCmd() *cobra.Command {
 func newPolicyEvalCmd() *cobra.Command {
 	var opts policyEvalOptions
 	cmd := &cobra.Command{
-		Use:   "eval -f POLICY.yaml [--tags FILE|-]",
+		Use:   "eval -f POLICY.yaml [--tags FILE|- | --image REPOSITORY]",
 		Short: "Select the latest tag from a list, as an ImagePolicy would",
 		Long: `Read one ImagePolicy (image.dockhand.dev/v1, or Flux's
 image.toolkit.fluxcd.io/v1) and a list of tags, one per line, and print the
-tag the policy selects.
+tag the policy selects. With --image the tags are those of an image
+repository, listed as "dockhand scan" lists them.
 
 Blank lines and lines starting with # in the tag list are skipped. With
 -o json or -o yaml the output also tells how many tags were considered and
 why the others were ignored.
 
 Exit status: 0 when a tag is selected, 1 when no tag qualifies, 2 when the
-policy or the tags cannot be read or the policy is invalid.`,
-		Example: `  # The latest tag of a registry listing
-  crane ls registry.example/app | dockhand policy eval -f app-policy.yaml
+policy or the tags cannot be read or the policy is invalid; with --image,
+the registry's failures exit as they do for "dockhand scan" (3 credentials
+missing or refused, 4 not found, 5 try again later, 1 anything else).`,
+		Example: `  # The latest tag of a repository
+  dockhand policy eval -f app-policy.yaml --image registry.example/app
 
-  # From a file, with the reasons tags were ignored
-  dockhand policy eval -f app-policy.yaml --tags tags.txt -o json`,
+  # From a list, with the reasons tags were ignored
+  crane ls registry.example/app | dockhand policy eval -f app-policy.yaml -o json
+  dockhand policy eval -f app-policy.yaml --tags tags.txt -v`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.in = cmd.InOrStdin()
@@ -82,9 +89,11 @@ policy or the tags cannot be read or the policy is invalid.`,
 	f := cmd.Flags()
 	f.StringVarP(&opts.file, "file", "f", "", "ImagePolicy manifest to evaluate (- for standard input)")
 	f.StringVar(&opts.name, "name", "", "name of the ImagePolicy to evaluate when the file holds several")
-	f.StringVar(&opts.tags, "tags", "-", "file of tags, one per line (- for standard input)")
+	f.StringVar(&opts.tags, "tags", "", "file of tags, one per line, - for standard input (default: standard input, unless --image)")
+	f.StringVar(&opts.image, "image", "", "read the tags from this image repository instead (see dockhand scan for the registry flags)")
 	f.StringVarP(&opts.output, "output", "o", "", "output format: json or yaml (default: the tag alone)")
 	f.BoolVarP(&opts.verbose, "verbose", "v", false, "also print on standard error how the tags were treated")
+	addRegistryFlags(f, &opts.registryFlags)
 	return cmd
 }
 
@@ -95,7 +104,7 @@ type policyEvalOutput struct {
 	Error string `json:"error,omitempty"`
 }
 
-func runPolicyEval(_ context.Context, out io.Writer, opts policyEvalOptions) error {
+func runPolicyEval(ctx context.Context, out io.Writer, opts policyEvalOptions) error {
 	switch opts.output {
 	case "", "json", "yaml":
 	default:
@@ -103,6 +112,12 @@ func runPolicyEval(_ context.Context, out io.Writer, opts policyEvalOptions) err
 	}
 	if opts.file == "" {
 		return invalidInput("no ImagePolicy given; use -f FILE")
+	}
+	if opts.image != "" && opts.tags != "" {
+		return invalidInput("give the tags with --tags or --image, not both")
+	}
+	if opts.tags == "" && opts.image == "" {
+		opts.tags = "-"
 	}
 	if opts.file == "-" && opts.tags == "-" {
 		return invalidInput("the policy and the tags cannot both come from standard input; give --tags FILE")
@@ -125,11 +140,11 @@ func runPolicyEval(_ context.Context, out io.Writer, opts policyEvalOptions) err
 		return invalidInput("ImagePolicy %s: %v", id, err)
 	}
 
-	tagList, err := readInput(opts.tags, opts.in)
+	tags, err := policyEvalTags(ctx, opts)
 	if err != nil {
-		return invalidInput("reading the tags: %v", err)
+		return err
 	}
-	res, selectErr := p.Select(parseTags(tagList))
+	res, selectErr := p.Select(tags)
 
 	if opts.verbose {
 		fmt.Fprintf(opts.errOut, "%s: %s\n", id, res.Diagnostics)
@@ -141,6 +156,33 @@ func runPolicyEval(_ context.Context, out io.Writer, opts policyEvalOptions) err
 		return &exitError{code: exitNoTag, msg: fmt.Sprintf("ImagePolicy %s: %v", id, selectErr)}
 	}
 	return nil
+}
+
+// policyEvalTags reads the tags from the --tags file or standard input, or
+// lists them from the --image repository.
+func policyEvalTags(ctx context.Context, opts policyEvalOptions) ([]string, error) {
+	if opts.image == "" {
+		b, err := readInput(opts.tags, opts.in)
+		if err != nil {
+			return nil, invalidInput("reading the tags: %v", err)
+		}
+		return parseTags(b), nil
+	}
+	target, err := opts.target(opts.image)
+	if err != nil {
+		return nil, invalidInput("%v", err)
+	}
+	// The docker config is the user's own: its credential helpers may run.
+	s, err := scanner.New(scanner.WithCredentialHelpers(true))
+	if err != nil {
+		return nil, invalidInput("%v", err)
+	}
+	defer s.Close()
+	list, err := s.ListTags(ctx, target)
+	if err != nil {
+		return nil, scanExitError(err)
+	}
+	return list.Tags, nil
 }
 
 func printPolicyEval(out io.Writer, format, id string, res policy.Result, selectErr error) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dockhand-dev/dockhand/fixtures/registry"
 	"github.com/dockhand-dev/dockhand/policy"
 )
 
@@ -158,6 +159,29 @@ func TestPolicyEvalInvalid(t *testing.T) {
 					strings.Join(tc.args, " "), stdout, stderr, code, exitInvalidInput, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestPolicyEvalImage(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // never the developer's own
+	reg := registry.Start(t)
+	reg.PushTags(t, "team/app", "0.9.0", "1.2.0", "v1.10.0", "2.0.0-rc.1", "latest", "sha256-abc.sig")
+
+	stdout, stderr, code := runPolicyCmd(t, "", "eval", "-f", testdataFile("semver.yaml"), "--image", reg.Repo("team/app"), "--insecure", "-v")
+	wantErr := `apps/podinfo: 3 of 5 tags ignored: 1 not a semantic version (latest), 1 pre-release excluded by range ">=1.0.0" (2.0.0-rc.1), ` +
+		`1 outside range ">=1.0.0" (0.9.0)` + "\n"
+	if code != 0 || stdout != "v1.10.0\n" || stderr != wantErr {
+		t.Errorf("policy eval --image = (stdout %q, stderr %q, exit %d); want (%q, %q, 0)", stdout, stderr, code, "v1.10.0\n", wantErr)
+	}
+
+	_, stderr, code = runPolicyCmd(t, "", "eval", "-f", testdataFile("semver.yaml"), "--image", reg.Repo("team/none"), "--insecure")
+	if code != exitScanNotFound {
+		t.Errorf("policy eval --image of a missing repository: exit %d (%s); want %d", code, stderr, exitScanNotFound)
+	}
+
+	_, stderr, code = runPolicyCmd(t, "", "eval", "-f", testdataFile("semver.yaml"), "--image", reg.Repo("team/app"), "--tags", "-")
+	if code != exitInvalidInput || !strings.Contains(stderr, "not both") {
+		t.Errorf("policy eval --image --tags: exit %d (%s); want %d", code, stderr, exitInvalidInput)
 	}
 }
 
