@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dockhand-dev/dockhand/fixtures/registry"
+)
+
+// The end-to-end tests build the dockhand binary once and run it as a
+// process against the fixtures, as a user or a CI job would.
+
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// ourCommands are the constructors of the commands in this package that
+// root.go may not register yet; the build adds them through an overlay.
+var ourCommands = []string{"newRunCmd()", "newDemoCmd()", "newGetCmd()", "newMigrateCmd()"}
+
+// dockhandBinary builds cmd/dockhand (without the race detector, like a
+// release) and returns its path.
+func dockhandBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "dockhand-e2e-")
+		if built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "dockhand")
+		args := []string{"build", "-o", built.path}
+		if overlay, err := rootOverlay(built.dir); err != nil {
+			built.err = err
+			return
+		} else if overlay != "" {
+			args = append(args, "-overlay", overlay)
+		}
+		cmd := exec.Command("go", append(args, ".")...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+// rootOverlay writes a root.go that also registers the commands root.go
+// lacks, and an overlay file for go build; "" when none is needed.
+func rootOverlay(dir string) (string, error) {
+	raw, err := os.ReadFile("root.go")
+	if err != nil {
+		return "", err
+	}
+	var missing []string
+	for _, c := range ourCommands {
+		name := strings.TrimSuffix(c, "()")
+		if !bytes.Contains(raw, []byte(c)) && declared(name) {
+			missing = append(missing, "\t\t"+c+",\n")
+		}
+	}
+	if len(missing) == 0 {
+		return "", nil
+	}
+	const anchor = "\t\tnewVersionCmd(),\n"
+	if !bytes.Contains(raw, []byte(anchor)) {
+		return "", errors.New("root.go: cannot find where commands are registered")
+	}
+	patched := bytes.Replace(raw, []byte(anchor), []byte(anchor+strings.Join(missing, "")), 1)
+	rootPath := filepath.Join(dir, "root.go")
+	if err := os.WriteFile(rootPath, patched, 0o644); err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs("root.go")
+	if err != nil {
+		return "", err
+	}
+	overlay := filepath.Join(dir, "overlay.json")
+	return overlay, os.WriteFile(overlay, fmt.Appendf(nil, `{"Replace":{%q:%q}}`, abs, rootPath), 0o644)
+}
+
+// declared reports whether a function of that name is declared in a
+// non-test file of this package.
+func declared(name string) bool {
+	files, _ := filepath.Glob("*.go")
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err == nil && bytes.Contains(raw, []byte("func "+name+"(")) {
+			return true
+		}
+	}
+	return false
+}
+
+// e2eEnv is a clean environment: a home of its own, no credentials.
+func e2eEnv(home string) []string {
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1"}
+	for _, k := range []string{"SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+type procResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// dockhand runs the binary to completion.
+func (f *runFixture) dockhand(args ...string) procResult {
+	f.t.Helper()
+	cmd := f.command(args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	res := procResult{stdout: out.String(), stderr: errOut.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	case err != nil:
+		f.t.Fatalf("running dockhand %s: %v", strings.Join(args, " "), err)
+	}
+	return res
+}
+
+func (f *runFixture) command(args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(f.t.Context(), dockhandBinary(f.t), args...)
+	cmd.Env = e2eEnv(f.dir)
+	cmd.Dir = f.dir
+	return cmd
+}
+
+func (f *runFixture) runArgs(extra ...string) []string {
+	return append([]string{"run", "-f", f.manifests, "--state", f.state, "--log-format", "json"}, extra...)
+}
+
+func TestE2ERunOnceThenNothingNew(t *testing.T) {
+	f := newRunFixture(t)
+	res := f.dockhand(f.runArgs("--once")...)
+	if res.code != 0 {
+		t.Fatalf("run --once: exit %d\n%s", res.code, res.stderr)
+	}
+	commits := f.git.Commits(t, "fleet", "main")
+	if len(commits) != 2 || commits[0].AuthorName != "dockhand" {
+		t.Fatalf("after run --once, fleet's commits: %+v", commits)
+	}
+	if got := f.git.FileAt(t, "fleet", "main", "apps/app.yaml"); !strings.Contains(got, ":1.0.1 #") {
+		t.Errorf("apps/app.yaml after run --once:\n%s", got)
+	}
+
+	// Nothing new: no commit, no clone, one look at the remote's refs.
+	fetches, pushes := f.git.HTTP.Fetches(), f.git.HTTP.Pushes()
+	res = f.dockhand(f.runArgs("--once")...)
+	if res.code != 0 {
+		t.Fatalf("second run --once: exit %d\n%s", res.code, res.stderr)
+	}
+	if got := f.commits(); got != 2 {
+		t.Errorf("fleet has %d commits after a second run, want 2", got)
+	}
+	if got := f.git.HTTP.Pushes() - pushes; got != 0 {
+		t.Errorf("second run pushed %d times", got)
+	}
+	if got := f.git.HTTP.Fetches() - fetches; got != 1 {
+		t.Errorf("second run opened %d upload-pack sessions, want 1 (ls-remote, no clone or fetch)", got)
+	}
+}
+
+func TestE2EDryRunChangesNothingRemote(t *testing.T) {
+	f := newRunFixture(t)
+	pushes := f.git.HTTP.Pushes()
+	res := f.dockhand(f.runArgs("--dry-run")...)
+	if res.code != 0 {
+		t.Fatalf("run --dry-run: exit %d\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "+          image: "+f.reg.Repo("team/app")+":1.0.1") {
+		t.Errorf("run --dry-run printed no diff:\n%s", res.stdout)
+	}
+	if f.git.HTTP.Pushes() != pushes || f.commits() != 1 {
+		t.Errorf("run --dry-run changed the remote: %d pushes, %d commits", f.git.HTTP.Pushes()-pushes, f.commits())
+	}
+}
+
+func TestE2EInvalidManifestsAreLocated(t *testing.T) {
+	f := newRunFixture(t)
+	f.write("broken/policy.yaml", `apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata:
+  name: broken
+spec:
+  imageRepositoryRef:
+    name: app
+  policy:
+    semver:
+      range: ">=1.0.0"
+    alphabetical:
+      order: asc
+`)
+	res := f.dockhand(f.runArgs("--once")...)
+	if res.code != exitRunInvalid {
+		t.Errorf("exit %d, want %d", res.code, exitRunInvalid)
+	}
+	loc := regexp.MustCompile(regexp.QuoteMeta(filepath.Join(f.manifests, "broken", "policy.yaml")) + `:\d+: ImagePolicy default/broken: `)
+	if !loc.MatchString(res.stderr) {
+		t.Errorf("stderr does not locate the problem with file:line:\n%s", res.stderr)
+	}
+	if f.commits() != 1 {
+		t.Error("a run with invalid manifests made a commit")
+	}
+}
+
+func TestE2ESigtermMidRunThenRestart(t *testing.T) {
+	f := newRunFixture(t)
+	// Hold the scan long enough to stop the run in the middle of it.
+	fault := f.reg.InjectFault(registry.Fault{Method: "GET", Path: regexp.MustCompile(`/tags/list$`), Delay: 3 * time.Second, Times: 1})
+	cmd := f.command(f.runArgs("--once")...)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := fault.WaitHits(ctx, 1); err != nil {
+		t.Fatalf("the run never scanned: %v\n%s", err, errOut.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitRunInterrupted {
+		t.Fatalf("run --once after SIGTERM: %v, want exit %d\n%s", err, exitRunInterrupted, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "stopping") {
+		t.Errorf("no word of stopping in the log:\n%s", errOut.String())
+	}
+	if f.commits() != 1 {
+		t.Errorf("fleet has %d commits after an interrupted run, want 1", f.commits())
+	}
+
+	// The scan finished before the process left: the restart has its tags.
+	res := f.dockhand(f.runArgs("--once")...)
+	if res.code != 0 {
+		t.Fatalf("run --once after the restart: exit %d\n%s", res.code, res.stderr)
+	}
+	if f.commits() != 2 {
+		t.Errorf("fleet has %d commits after the restart, want 2", f.commits())
+	}
+}
