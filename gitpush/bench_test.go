@@ -18,16 +18,22 @@ import (
 // the fixtures git server. Every run changes file 0 and pushes to main.
 var benchSpec = gitserver.LargeRepo{Files: 10000, Commits: 1000}
 
-func benchChange(n *int) ChangeFunc {
-	return func(ctx context.Context, wt Worktree) (string, error) {
+// benchChange appends a line to file 0; with list it names the file it
+// wrote, as the engine does with the updater's result.
+func benchChange(n *int, list bool) ChangeFunc {
+	return func(ctx context.Context, wt Worktree) (Change, error) {
 		*n++
 		p := filepath.Join(wt.Dir, filepath.FromSlash(gitserver.LargeRepoPath(0)))
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return "", err
+			return Change{}, err
 		}
 		b = append(b, fmt.Sprintf("# run %d\n", *n)...)
-		return fmt.Sprintf("run %d", *n), os.WriteFile(p, b, 0o644)
+		ch := Change{Message: fmt.Sprintf("run %d", *n)}
+		if list {
+			ch.Files = []string{gitserver.LargeRepoPath(0)}
+		}
+		return ch, os.WriteFile(p, b, 0o644)
 	}
 }
 
@@ -79,10 +85,14 @@ func BenchmarkRun(b *testing.B) {
 	for _, v := range []struct {
 		name  string
 		paths []string
-	}{{"full", nil}, {"sparse", []string{"apps/g000"}}} {
-		req := Request{Remote: remote, Paths: v.paths, Commit: testAuthor, Change: benchChange(&seq)}
+		list  bool
+	}{{"full", nil, true}, {"full-scan", nil, false}, {"sparse", []string{"apps/g000"}, true}} {
+		req := Request{Remote: remote, Paths: v.paths, Commit: testAuthor, Change: benchChange(&seq, v.list)}
 
 		b.Run("cold/"+v.name, func(b *testing.B) {
+			if v.name == "full-scan" {
+				b.Skip("same as cold/full but for the final scan")
+			}
 			for b.Loop() {
 				c, err := New(b.TempDir())
 				if err != nil {
@@ -95,6 +105,9 @@ func BenchmarkRun(b *testing.B) {
 		})
 
 		b.Run("warm-unchanged/"+v.name, func(b *testing.B) {
+			if v.name == "full-scan" {
+				b.Skip("the skip path never reaches the change")
+			}
 			c, _ := New(b.TempDir())
 			res, err := c.Run(b.Context(), req)
 			if err != nil {

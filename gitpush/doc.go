@@ -36,11 +36,15 @@
 //     touched. Worktree.ChangedPaths reports the files that changed
 //     upstream since the commit the entry last saw (nil on the first run:
 //     treat every path as changed).
-//  4. Call the ChangeFunc, then find what it changed by comparing size,
-//     mtime and mode against the stat data recorded at checkout (Git's
-//     index technique, including its "racy" rule for files written within
-//     the timestamp granularity), hashing only files that differ. Nothing
-//     changed: no commit, no push.
+//  4. Call the ChangeFunc. It returns a Change: the message and, ideally,
+//     the files it wrote (the updater knows them); only those are examined.
+//     Without that list every file of the sparse paths is examined by
+//     comparing size, mtime and mode against the stat data recorded at
+//     checkout (Git's index technique, including its "racy" rule for files
+//     written within the timestamp granularity), hashing only files that
+//     differ. Nothing changed: no commit, no push. A run that fails after
+//     the ChangeFunc started leaves a mark, and the next run restores the
+//     work tree from a full scan before anything else.
 //  5. Build the new tree by editing only the trees on the changed paths,
 //     write the commit (author, committer, message, signature) and push.
 //

@@ -147,13 +147,13 @@ func TestRejectedPushReappliesChange(t *testing.T) {
 	var up string
 	res, err := c.Run(t.Context(), Request{
 		Remote: httpRemote(srv, "app"), Commit: testAuthor,
-		Change: func(ctx context.Context, wt Worktree) (string, error) {
+		Change: func(ctx context.Context, wt Worktree) (Change, error) {
 			heads = append(heads, wt.Head)
 			if wt.Attempt == 1 { // someone pushes while we work
 				up = srv.UpstreamCommit(t, "app", gitserver.Change{Files: map[string]string{"other.yaml": "o2\n"}})
 			}
 			b, _ := os.ReadFile(filepath.Join(wt.Dir, "app.yaml"))
-			return "bump", os.WriteFile(filepath.Join(wt.Dir, "app.yaml"), append(b, "v2\n"...), 0o644)
+			return Change{Message: "bump"}, os.WriteFile(filepath.Join(wt.Dir, "app.yaml"), append(b, "v2\n"...), 0o644)
 		},
 	})
 	if err != nil {

@@ -96,10 +96,10 @@ func TestCheckoutKinds(t *testing.T) {
 		var seen string
 		_, err := newClient(t).Run(t.Context(), Request{
 			Remote: httpRemote(srv, "app"), Checkout: tc.co, Commit: testAuthor, Push: PushOptions{Branch: "out"},
-			Change: func(ctx context.Context, wt Worktree) (string, error) {
+			Change: func(ctx context.Context, wt Worktree) (Change, error) {
 				b, err := os.ReadFile(filepath.Join(wt.Dir, "app.yaml"))
 				seen = string(b)
-				return "m", err
+				return Change{Message: "m"}, err
 			},
 		})
 		if err != nil || seen != tc.want {

@@ -18,8 +18,21 @@ import (
 // ChangeFunc makes the change in the work tree and returns the commit
 // message. It may run more than once in a run: when a push is rejected
 // because the branch moved, the work tree is reset to the new head and the
-// function runs again. It must only change files under wt.Dir.
-type ChangeFunc func(ctx context.Context, wt Worktree) (message string, err error)
+// function runs again. It must only change files under the sparse paths of
+// wt.Dir.
+type ChangeFunc func(ctx context.Context, wt Worktree) (Change, error)
+
+// Change is what a ChangeFunc did.
+type Change struct {
+	// Message is the commit message.
+	Message string
+	// Files, when not nil, lists every file (slash-separated, relative to
+	// Worktree.Dir) the function created, modified or removed; only those are
+	// examined. Nil: every file of the sparse paths is examined (a stat
+	// each, a read for those whose stat changed). An empty non-nil list
+	// says nothing changed.
+	Files []string
+}
 
 // Worktree is what a ChangeFunc works on.
 type Worktree struct {
@@ -205,11 +218,12 @@ func (c *Client) attempt(ctx context.Context, e *entry, cn *conn, req Request, r
 		return out, step("preparing work tree", err)
 	}
 	e.settle(time.Now())
-	msg, err := req.Change(ctx, Worktree{Dir: e.workDir(), Head: res.hash.String(), ChangedPaths: changed, Attempt: attempt})
+	ch, err := req.Change(ctx, Worktree{Dir: e.workDir(), Head: res.hash.String(), ChangedPaths: changed, Attempt: attempt})
 	if err != nil {
 		return out, step("applying change", err)
 	}
-	changes, err := e.scan()
+	msg := ch.Message
+	changes, err := e.scanFiles(ch.Files)
 	if err != nil {
 		return out, step("reading work tree", err)
 	}

@@ -19,12 +19,12 @@ var testAuthor = CommitOptions{Author: Author{Name: "dockhand", Email: "bot@dock
 
 // setFile returns a ChangeFunc that writes content to path.
 func setFile(path, content, msg string) ChangeFunc {
-	return func(ctx context.Context, wt Worktree) (string, error) {
+	return func(ctx context.Context, wt Worktree) (Change, error) {
 		full := filepath.Join(wt.Dir, filepath.FromSlash(path))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return "", err
+			return Change{}, err
 		}
-		return msg, os.WriteFile(full, []byte(content), 0o644)
+		return Change{Message: msg}, os.WriteFile(full, []byte(content), 0o644)
 	}
 }
 
@@ -59,7 +59,7 @@ func TestRunCommitsAndPushesToCheckoutBranch(t *testing.T) {
 	req := Request{
 		Remote: httpRemote(srv, "app"), Checkout: Checkout{Branch: "main"}, Paths: []string{"deploy"},
 		Commit: testAuthor,
-		Change: func(ctx context.Context, wt Worktree) (string, error) {
+		Change: func(ctx context.Context, wt Worktree) (Change, error) {
 			if _, err := os.Stat(filepath.Join(wt.Dir, "other/keep.txt")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("file outside the sparse path checked out: stat error %v", err)
 			}
@@ -119,16 +119,16 @@ func TestRunFetchReportsChangedPaths(t *testing.T) {
 	var got [][]string
 	req := Request{
 		Remote: httpRemote(srv, "app"), Paths: []string{"a"}, Commit: testAuthor,
-		Change: func(ctx context.Context, wt Worktree) (string, error) {
+		Change: func(ctx context.Context, wt Worktree) (Change, error) {
 			got = append(got, wt.ChangedPaths)
 			b, err := os.ReadFile(filepath.Join(wt.Dir, "a/two.yaml"))
 			if err != nil {
-				return "", err
+				return Change{}, err
 			}
 			if len(got) == 2 && string(b) != "22\n" {
 				t.Errorf("a/two.yaml after upstream change = %q, want 22", b)
 			}
-			return "noop", nil
+			return Change{Message: "noop"}, nil
 		},
 	}
 	if _, err := c.Run(t.Context(), req); err != nil {
@@ -188,10 +188,10 @@ func TestForcePushFallsBackToShallowFetch(t *testing.T) {
 	}
 	c := newClient(t, WithMaxIncrementalObjects(10))
 	var seen string
-	req := Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (string, error) {
+	req := Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (Change, error) {
 		b, err := os.ReadFile(filepath.Join(wt.Dir, "d/f01.yaml"))
 		seen = string(b)
-		return "m", err
+		return Change{Message: "m"}, err
 	}}
 	if _, err := c.Run(t.Context(), req); err != nil {
 		t.Fatal(err)

@@ -463,6 +463,75 @@ type fileChange struct {
 	mode    filemode.FileMode
 }
 
+// scanFiles is scan limited to the listed files; nil scans everything.
+func (e *entry) scanFiles(files []string) ([]fileChange, error) {
+	if files == nil {
+		return e.scan()
+	}
+	now := time.Now()
+	seen := map[string]bool{}
+	var out []fileChange
+	for _, f := range files {
+		rel := path.Clean(filepath.ToSlash(f))
+		if seen[rel] {
+			continue
+		}
+		seen[rel] = true
+		if rel == "." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) || !inSparse(rel, e.st.Sparse) {
+			return nil, fmt.Errorf("changed file %q is outside the checked-out paths", f)
+		}
+		full := filepath.Join(e.workDir(), filepath.FromSlash(rel))
+		fi, err := os.Lstat(full)
+		if errors.Is(err, os.ErrNotExist) {
+			if _, known := e.st.Files[rel]; known {
+				out = append(out, fileChange{path: rel, deleted: true})
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if fi.IsDir() {
+			return nil, fmt.Errorf("changed file %q is a directory: list the files in it", f)
+		}
+		c, changed, err := e.examine(rel, full, fi, now)
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, nil
+}
+
+// examine compares one work-tree file with the manifest, storing its
+// content as a blob when it changed.
+func (e *entry) examine(rel, full string, fi fs.FileInfo, now time.Time) (fileChange, bool, error) {
+	mode, ok := modeOf(fi)
+	if !ok {
+		return fileChange{}, false, nil // sockets, devices: not content
+	}
+	old, known := e.st.Files[rel]
+	if known && !old.Racy && old.Mode == mode && old.Size == fi.Size() && old.MTime == fi.ModTime().UnixNano() {
+		return fileChange{}, false, nil
+	}
+	content, err := readContent(full, fi)
+	if err != nil {
+		return fileChange{}, false, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	h := plumbing.ComputeHash(plumbing.BlobObject, content)
+	if known && old.Hash == h && old.Mode == mode {
+		e.st.Files[rel] = statOf(fi, h, mode, now)
+		return fileChange{}, false, nil
+	}
+	if _, err := e.storeBlob(content); err != nil {
+		return fileChange{}, false, fmt.Errorf("storing %s: %w", rel, err)
+	}
+	return fileChange{path: rel, hash: h, mode: mode}, true, nil
+}
+
 // scan walks the sparse set of the work tree and returns the files whose
 // content or mode differ from the manifest. New content is written to the
 // object store as blobs. Files whose stat matches a non-racy manifest entry
@@ -497,29 +566,12 @@ func (e *entry) scan() ([]fileChange, error) {
 			if err != nil {
 				return err
 			}
-			mode, ok := modeOf(fi)
-			if !ok {
-				return nil // sockets, devices: not content
-			}
 			seen[rel] = true
-			old, known := e.st.Files[rel]
-			if known && !old.Racy && old.Mode == mode && old.Size == fi.Size() && old.MTime == fi.ModTime().UnixNano() {
-				return nil
+			c, changed, err := e.examine(rel, full, fi, now)
+			if changed {
+				out = append(out, c)
 			}
-			content, err := readContent(full, fi)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", rel, err)
-			}
-			h := plumbing.ComputeHash(plumbing.BlobObject, content)
-			if known && old.Hash == h && old.Mode == mode {
-				e.st.Files[rel] = statOf(fi, h, mode, now)
-				return nil
-			}
-			if _, err := e.storeBlob(content); err != nil {
-				return fmt.Errorf("storing %s: %w", rel, err)
-			}
-			out = append(out, fileChange{path: rel, hash: h, mode: mode})
-			return nil
+			return err
 		})
 		if err != nil {
 			return nil, err

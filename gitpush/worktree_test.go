@@ -20,16 +20,16 @@ func TestFailedChangeIsUndoneNextRun(t *testing.T) {
 	srv.CreateRepo(t, "app", map[string]string{"a.yaml": "a1\n", "b.yaml": "b1\n"})
 	c := newClient(t)
 	boom := errors.New("updater failed")
-	_, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (string, error) {
+	_, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (Change, error) {
 		os.WriteFile(filepath.Join(wt.Dir, "a.yaml"), []byte("half done\n"), 0o644)
 		os.WriteFile(filepath.Join(wt.Dir, "junk.yaml"), []byte("junk\n"), 0o644)
 		os.Remove(filepath.Join(wt.Dir, "b.yaml"))
-		return "", boom
+		return Change{}, boom
 	}})
 	if err == nil || !strings.Contains(err.Error(), "applying change") || !strings.Contains(err.Error(), "updater failed") {
 		t.Fatalf("Run error = %v, want the change's error at step applying change", err)
 	}
-	res, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (string, error) {
+	res, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (Change, error) {
 		for name, want := range map[string]string{"a.yaml": "a1\n", "b.yaml": "b1\n"} {
 			if b, _ := os.ReadFile(filepath.Join(wt.Dir, name)); string(b) != want {
 				t.Errorf("%s = %q at the start of the next run, want %q", name, b, want)
@@ -38,7 +38,7 @@ func TestFailedChangeIsUndoneNextRun(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(wt.Dir, "junk.yaml")); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("junk.yaml survived into the next run")
 		}
-		return "m", nil
+		return Change{Message: "m"}, nil
 	}})
 	if err != nil || res.Commit != "" {
 		t.Errorf("next Run = %+v, %v; want no commit", res, err)
@@ -54,14 +54,14 @@ func TestModesAndSymlinksSurvive(t *testing.T) {
 	os.Symlink("app.yaml", filepath.Join(src, "d/link.yaml"))
 	srv.CreateRepoFS(t, "app", os.DirFS(src))
 	c := newClient(t)
-	res, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (string, error) {
+	res, err := c.Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (Change, error) {
 		if fi, err := os.Lstat(filepath.Join(wt.Dir, "d/link.yaml")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			t.Errorf("d/link.yaml is not a symlink: %v", err)
 		}
 		if fi, err := os.Stat(filepath.Join(wt.Dir, "d/run.sh")); err != nil || fi.Mode().Perm()&0o100 == 0 {
 			t.Errorf("d/run.sh lost its executable bit: %v", err)
 		}
-		return "m", os.WriteFile(filepath.Join(wt.Dir, "d/new.sh"), []byte("#!/bin/sh\n"), 0o755)
+		return Change{Message: "m"}, os.WriteFile(filepath.Join(wt.Dir, "d/new.sh"), []byte("#!/bin/sh\n"), 0o755)
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -187,15 +187,15 @@ func TestPlanPush(t *testing.T) {
 func TestChangeReplacesDirectoryByFile(t *testing.T) {
 	srv := gitserver.Start(t)
 	srv.CreateRepo(t, "app", map[string]string{"a/y/2": "2", "a/f": "f", "keep": "k"})
-	res, err := newClient(t).Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (string, error) {
+	res, err := newClient(t).Run(t.Context(), Request{Remote: httpRemote(srv, "app"), Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (Change, error) {
 		if err := os.RemoveAll(filepath.Join(wt.Dir, "a/y")); err != nil {
-			return "", err
+			return Change{}, err
 		}
 		if err := os.WriteFile(filepath.Join(wt.Dir, "a/y"), []byte("file now"), 0o644); err != nil {
-			return "", err
+			return Change{}, err
 		}
 		if err := os.Remove(filepath.Join(wt.Dir, "a/f")); err != nil {
-			return "", err
+			return Change{}, err
 		}
 		return setFile("a/f/inner", "dir now", "reshape")(ctx, wt)
 	}})
@@ -211,5 +211,37 @@ func TestChangeReplacesDirectoryByFile(t *testing.T) {
 	}
 	if _, err := gitOut(srv.Path("app"), "fsck", "--no-dangling"); err != nil {
 		t.Errorf("git fsck: %v", err)
+	}
+}
+
+func TestChangeListsItsFiles(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"d/a.yaml": "a\n", "d/b.yaml": "b\n", "other/c": "c\n"})
+	c := newClient(t)
+	req := Request{Remote: httpRemote(srv, "app"), Paths: []string{"d"}, Commit: testAuthor, Change: func(ctx context.Context, wt Worktree) (Change, error) {
+		os.WriteFile(filepath.Join(wt.Dir, "d/a.yaml"), []byte("a2\n"), 0o644)
+		os.Remove(filepath.Join(wt.Dir, "d/b.yaml"))
+		os.WriteFile(filepath.Join(wt.Dir, "d/new.yaml"), []byte("n\n"), 0o644)
+		return Change{Message: "listed", Files: []string{"d/a.yaml", "d/b.yaml", "./d/new.yaml", "d/a.yaml"}}, nil
+	}}
+	res, err := c.Run(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := gitOut(srv.Path("app"), "ls-tree", "-r", "--name-only", res.Commit)
+	if diff := cmp.Diff("d/a.yaml\nd/new.yaml\nother/c\n", out); diff != "" {
+		t.Errorf("tree (-want +got):\n%s", diff)
+	}
+	req.Change = func(ctx context.Context, wt Worktree) (Change, error) {
+		return Change{Message: "x", Files: []string{"other/c"}}, nil
+	}
+	if _, err := c.Run(t.Context(), req); err == nil || !strings.Contains(err.Error(), "outside the checked-out paths") {
+		t.Errorf("listing a file outside the paths: error = %v", err)
+	}
+	req.Change = func(ctx context.Context, wt Worktree) (Change, error) {
+		return Change{Message: "x", Files: []string{}}, nil
+	}
+	if res, err := c.Run(t.Context(), req); err != nil || res.Commit != "" {
+		t.Errorf("empty Files: %+v, %v; want no commit", res, err)
 	}
 }
