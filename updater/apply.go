@@ -24,7 +24,8 @@ import (
 // that cannot be parsed, read or written is reported in
 // Result.Diagnostics as an error and does not stop the other files; the
 // returned error is for what stops the whole run: bad arguments, a root
-// that cannot be read, a path escaping the root, a cancelled context.
+// that cannot be read, a path escaping the root, a cancelled context. A
+// cancelled run may have written some files, each of them completely.
 func Apply(ctx context.Context, root string, policies map[string]Ref, opts ...Option) (Result, error) {
 	o, err := makeOptions(opts)
 	if err != nil {

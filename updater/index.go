@@ -18,7 +18,8 @@ import (
 // it with MarshalBinary (compact) or MarshalJSON (readable) next to their
 // git checkout, and should persist it only once the working tree it
 // describes is kept (committed and pushed, say). Paths are slash-separated
-// and relative to the root. An Index is not safe for concurrent use.
+// and relative to the root. Keep one index per root, update path and
+// default namespace. An Index is not safe for concurrent use.
 type Index struct {
 	entries map[string]IndexEntry
 	// marked holds the paths whose entries have HasMarkers, so that a warm
