@@ -319,6 +319,10 @@ func (w *walker) lineComment(holder, value *yaml.Node, flow bool) {
 		w.note(line, "policy %s has no %s; value left unchanged", policy, m.Field)
 		return
 	}
+	if value.Value == "" && value.Tag == "!!null" && value.Style == 0 {
+		w.note(line, "marked field has no value; give it one (any) to have it set")
+		return
+	}
 	if value.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		w.note(line, "marked block scalar (| or >) cannot be set; write the value on the marker's line")
 		return
