@@ -58,8 +58,8 @@ const (
 
 // Event is one thing the runner did, for progress and logs.
 type Event struct {
-	Type   EventType
-	Ref    ObjectRef
+	Type    EventType
+	Ref     ObjectRef
 	Result  *Result  // StepFinished only
 	Summary *Summary // PassFinished only
 }
