@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
+	"github.com/dockhand-dev/dockhand/internal/manifest"
 )
 
 // The end-to-end tests build the dockhand binary once and run it as a
@@ -274,5 +275,40 @@ func TestE2ESigtermMidRunThenRestart(t *testing.T) {
 	}
 	if f.commits() != 2 {
 		t.Errorf("fleet has %d commits after the restart, want 2", f.commits())
+	}
+}
+
+func TestE2EMigrate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := copyTree(t, filepath.Join("testdata", "migrate", "input"))
+	if err := os.Remove(filepath.Join(dir, "problems.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	before := readTree(t, dir)
+	cmd := exec.CommandContext(t.Context(), dockhandBinary(t), "migrate")
+	cmd.Dir, cmd.Env = dir, e2eEnv(t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dockhand migrate: %v\n%s", err, out)
+	}
+	after := readTree(t, dir)
+	for name := range before {
+		checkOnlyAPIVersions(t, name, before[name], after[name])
+	}
+	objs, problems, err := manifest.Load(t.Context(), []string{dir}, manifest.Options{})
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("loading the migrated files: %v %v", problems, err)
+	}
+	if got := [3]int{len(objs.Repositories), len(objs.Policies), len(objs.Automations)}; got != [3]int{3, 2, 1} {
+		t.Errorf("migrated files hold %v repositories, policies, automations; want [3 2 1]", got)
+	}
+	for name, content := range after {
+		for _, l := range strings.Split(content, "\n") {
+			if strings.Contains(l, "apiVersion:") && strings.Contains(l, "image.toolkit.fluxcd.io") {
+				t.Errorf("%s still has %q", name, l)
+			}
+		}
 	}
 }
