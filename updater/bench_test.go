@@ -294,3 +294,32 @@ func TestColdRunPeakRSS(t *testing.T) {
 	}
 	t.Logf("stats %+v", res.Stats)
 }
+
+// BenchmarkWrite compares the atomic replacement Apply does (temporary
+// file, rename) with an in-place os.WriteFile, for one small file: the
+// cost that dominates runs that rewrite many files.
+func BenchmarkWrite(b *testing.B) {
+	name := filepath.Join(b.TempDir(), "deploy.yaml")
+	content := benchFile(1, true)
+	if err := os.WriteFile(name, content, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("atomic", func(b *testing.B) {
+		cpu := processCPUTime()
+		for b.Loop() {
+			if err := writeAtomic(name, content); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu)
+	})
+	b.Run("in-place", func(b *testing.B) {
+		cpu := processCPUTime()
+		for b.Loop() {
+			if err := os.WriteFile(name, content, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu)
+	})
+}
