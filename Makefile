@@ -30,11 +30,14 @@ test: setup lint
 test-short:
 	$(GO) test -short ./...
 
-## generate: deepcopy and CRDs from the kubebuilder markers in api/v1.
-## GENERATE_OUT=DIR writes both into DIR instead (api/v1's staleness test does).
+## generate: deepcopy and CRDs from the kubebuilder markers in api/v1, the
+## controller's ClusterRole from the rbac markers in internal/controller.
+## GENERATE_OUT=DIR writes them into DIR (the RBAC into DIR/rbac) instead
+## (the staleness tests of api/v1 and internal/controller do).
 generate:
 	$(CONTROLLER_GEN) object paths=./api/... $(if $(GENERATE_OUT),output:object:dir=$(GENERATE_OUT))
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=$(or $(GENERATE_OUT),config/crd/bases)
+	$(CONTROLLER_GEN) rbac:roleName=dockhand-controller paths=./internal/controller/... output:rbac:dir=$(if $(GENERATE_OUT),$(GENERATE_OUT)/rbac,config/rbac)
 
 lint:
 	$(GO) vet ./...
