@@ -1,6 +1,7 @@
 package gitpush
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,8 +43,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s %s%s: %s", e.Step, e.Remote, ref, e.msg)
 }
 
-// Is matches this package's sentinels and go-git's transport sentinels that
-// the cause carried. The cause itself is not kept, so nothing unredacted can
+// Is matches this package's sentinels, go-git's transport sentinels and
+// context cancellation that the cause carried. The cause itself is not kept, so nothing unredacted can
 // be reached through Unwrap.
 func (e *Error) Is(target error) bool {
 	for _, k := range e.kinds {
@@ -58,6 +59,7 @@ var knownKinds = []error{
 	ErrAuth, ErrRefNotFound, ErrRemoteMoved, ErrPushRejected, ErrInsecureHTTP, ErrNoKnownHosts,
 	transport.ErrAuthenticationRequired, transport.ErrAuthorizationFailed,
 	transport.ErrRepositoryNotFound, transport.ErrEmptyRemoteRepository,
+	context.Canceled, context.DeadlineExceeded,
 }
 
 func (c *conn) wrap(step, ref string, err error) error {

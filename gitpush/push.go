@@ -22,8 +22,10 @@ type PushOptions struct {
 	// "+refs/heads/main:refs/heads/auto". Its source may be HEAD, the checkout
 	// branch or Branch, and means the new commit.
 	Refspec string
-	// Options are push options (git push -o key=value); an empty value sends
-	// just the key.
+	// Options are push options, each sent as "key=value" (git push -o),
+	// an empty value as "key=", as Flux sends them. The remote must
+	// advertise push-options (receive.advertisePushOptions); otherwise they
+	// are not sent.
 	Options map[string]string
 	// NoForce pushes Branch only as a fast-forward, so an existing branch
 	// with other commits is left alone and the push fails. Default false.

@@ -169,3 +169,30 @@ func TestRejectedPushReappliesChange(t *testing.T) {
 		t.Errorf("other.yaml = %q: the upstream change was lost", got)
 	}
 }
+
+func TestPushOptionsReachTheServer(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	got := filepath.Join(t.TempDir(), "options")
+	hook := "#!/bin/sh\ni=0\nwhile [ $i -lt ${GIT_PUSH_OPTION_COUNT:-0} ]; do eval echo \\$GIT_PUSH_OPTION_$i >> " + got + "; i=$((i+1)); done\n"
+	if err := os.WriteFile(filepath.Join(srv.Path("app"), "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newClient(t).Run(t.Context(), Request{
+		Remote: httpRemote(srv, "app"), Commit: testAuthor,
+		Push:   PushOptions{Options: map[string]string{"ci.skip": "", "merge_request.title": "images"}},
+		Change: setFile("app.yaml", "v2\n", "m"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatalf("the pre-receive hook saw no push options: %v", err)
+	}
+	lines := strings.Fields(string(b))
+	slices.Sort(lines)
+	if want := []string{"ci.skip=", "merge_request.title=images"}; !slices.Equal(lines, want) {
+		t.Errorf("push options = %q, want %q", lines, want)
+	}
+}

@@ -245,3 +245,36 @@ func TestChangeListsItsFiles(t *testing.T) {
 		t.Errorf("empty Files: %+v, %v; want no commit", res, err)
 	}
 }
+
+func FuzzNormSparse(f *testing.F) {
+	f.Add("apps/prod")
+	f.Add("./a/../b/")
+	f.Add("/.git")
+	f.Fuzz(func(t *testing.T, p string) {
+		got, err := normSparse([]string{p})
+		if err != nil {
+			return
+		}
+		for _, g := range got {
+			if g == "" || strings.HasPrefix(g, "/") || strings.HasPrefix(g, "../") || g == ".." || strings.Contains(g, "/../") {
+				t.Fatalf("normSparse(%q) = %q escapes the work tree", p, got)
+			}
+		}
+	})
+}
+
+func FuzzPlanPush(f *testing.F) {
+	f.Add("auto", "HEAD:refs/for/main")
+	f.Add("", "+main:refs/heads/x")
+	f.Fuzz(func(t *testing.T, branch, refspec string) {
+		plan, err := planPush(PushOptions{Branch: branch, Refspec: refspec}, "main", plumbing.ZeroHash)
+		if err != nil {
+			return
+		}
+		for _, s := range plan.specs {
+			if s.Src() != outRef.String() || !strings.HasPrefix(s.Dst(plumbing.ReferenceName(s.Src())).String(), "refs/") {
+				t.Fatalf("planPush(%q, %q) made refspec %s", branch, refspec, s)
+			}
+		}
+	})
+}
