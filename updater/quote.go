@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,7 +17,7 @@ var nonStringPlain = regexp.MustCompile(`^(?:` +
 	`~|null|Null|NULL|` +
 	`y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|` +
 	// integers: decimal, octal, hex, binary, with 1.1's underscores
-	`[-+]?(?:0|[1-9][0-9_]*)|[-+]?0[0-7_]+|[-+]?0o[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+|` +
+	`[-+]?[0-9][0-9_]*|[-+]?0[oO][0-7_]+|[-+]?0[xX][0-9a-fA-F_]+|[-+]?0[bB][01_]+|` +
 	// 1.1 base 60
 	`[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|` +
 	// floats
@@ -36,23 +37,53 @@ func needsQuotes(s string, flow bool) bool {
 	if s == "" || nonStringPlain.MatchString(s) {
 		return true
 	}
+	if strings.IndexByte("-+.0123456789", s[0]) >= 0 {
+		// Whatever Go's number parsers accept ("+inf", "0x1p-2", ...),
+		// a YAML library written in Go may take for a number.
+		n := strings.ReplaceAll(s, "_", "")
+		if _, err := strconv.ParseFloat(n, 64); err == nil {
+			return true
+		}
+		if _, err := strconv.ParseInt(n, 0, 64); err == nil {
+			return true
+		}
+	}
 	switch s[0] {
-	case '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ':
+	case '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ', '\t':
 		return true
 	}
-	if s[len(s)-1] == ' ' || s[len(s)-1] == ':' {
+	if last := s[len(s)-1]; last == ' ' || last == '\t' || last == ':' {
 		return true
 	}
-	if strings.Contains(s, ": ") || strings.Contains(s, " #") {
-		return true
+	for _, seq := range [...]string{": ", ":\t", " #", "\t#"} {
+		if strings.Contains(s, seq) {
+			return true
+		}
 	}
-	if flow && strings.ContainsAny(s, ",[]{}") {
+	if flow && strings.ContainsAny(s, ",[]{}?") {
 		return true
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || r == utf8.RuneError {
+		if needsEscape(r) {
 			return true
 		}
+	}
+	return false
+}
+
+// needsEscape reports whether r must be escaped in a double-quoted scalar:
+// it is not a YAML printable character, or it is a line break for YAML
+// 1.1 readers (NEL, LS, PS), or a byte order mark.
+func needsEscape(r rune) bool {
+	switch {
+	case r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || r == utf8.RuneError:
+		return true
+	case r == '\t':
+		return false
+	case r < 0x20 || r >= 0x7f && r < 0xa0:
+		return true
+	case r >= 0xd800 && r <= 0xdfff, r == 0xfffe, r == 0xffff:
+		return true
 	}
 	return false
 }
@@ -70,7 +101,7 @@ func plainToken(s string, flow bool) string {
 // characters single quotes cannot carry on one line.
 func singleQuoted(s string) string {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || r == utf8.RuneError {
+		if r == '\t' || needsEscape(r) {
 			return doubleQuoted(s)
 		}
 	}
@@ -100,20 +131,21 @@ func doubleQuoted(s string) string {
 			b.WriteString(`\t`)
 		case r == '\r':
 			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
-			b.WriteString(`\x`)
-			if r < 0x10 {
-				b.WriteByte('0')
-			}
-			b.WriteString(strconv.FormatUint(uint64(r), 16))
 		case r == 0x85:
 			b.WriteString(`\N`)
 		case r == 0x2028:
 			b.WriteString(`\L`)
 		case r == 0x2029:
 			b.WriteString(`\P`)
-		case r == 0xfeff:
-			b.WriteString(`\ufeff`)
+		case needsEscape(r):
+			switch {
+			case r <= 0xff:
+				fmt.Fprintf(&b, `\x%02x`, r)
+			case r <= 0xffff:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
+				fmt.Fprintf(&b, `\U%08x`, r)
+			}
 		default:
 			b.WriteString(s[i : i+size])
 		}
