@@ -94,7 +94,7 @@ func (e *Engine) runAutomation(ctx context.Context, store Store, auto *imagev1.I
 	plan := &Plan{}
 	var keepIndex *updater.Index
 	autoKey := key(auto.Namespace, auto.Name)
-	change := func(ctx context.Context, wt gitpush.Worktree) (string, error) {
+	change := func(ctx context.Context, wt gitpush.Worktree) (gitpush.Change, error) {
 		ix, warm := e.indexFor(autoKey, wt, dryRun)
 		opts := []updater.Option{updater.WithDefaultNamespace(auto.Namespace)}
 		if run.path != "" {
@@ -111,19 +111,27 @@ func (e *Engine) runAutomation(ctx context.Context, store Store, auto *imagev1.I
 		}
 		res, err := updater.Apply(ctx, wt.Dir, run.refs, opts...)
 		if err != nil {
-			return "", err
+			return gitpush.Change{}, err
 		}
 		plan.Updates, plan.Diagnostics, plan.Message, plan.result = res.Updates, res.Diagnostics, "", res
 		keepIndex = ix
+		// The updater knows which files it wrote, so gitpush need not look
+		// at the others; a dry run wrote none.
+		written := make([]string, 0, len(res.Updates))
+		if !dryRun {
+			for _, u := range res.Updates {
+				written = append(written, u.Path)
+			}
+		}
 		if len(res.Updates) == 0 {
-			return "", nil
+			return gitpush.Change{Files: written}, nil
 		}
 		msg, err := run.template.Execute(templateData(auto, res))
 		if err != nil {
-			return "", fmt.Errorf("rendering spec.git.commit.messageTemplate: %w", err)
+			return gitpush.Change{}, fmt.Errorf("rendering spec.git.commit.messageTemplate: %w", err)
 		}
 		plan.Message = msg
-		return msg, nil
+		return gitpush.Change{Message: msg, Files: written}, nil
 	}
 
 	res, err := e.opts.Git.Run(ctx, gitpush.Request{
