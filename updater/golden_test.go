@@ -47,7 +47,7 @@ func TestGolden(t *testing.T) {
 			report := describe(res)
 			if *update {
 				os.RemoveAll(filepath.Join(dir, "expected"))
-				copyTree(t, work, filepath.Join(dir, "expected"))
+				copyTreeRenaming(t, work, filepath.Join(dir, "expected"), ".git", "dot.git")
 				if err := os.WriteFile(filepath.Join(dir, "result.txt"), []byte(report), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -92,12 +92,18 @@ func describe(res Result) string {
 // "dot.git" in testdata becomes ".git" (git would not store a nested .git).
 func copyTree(t *testing.T, from, to string) {
 	t.Helper()
+	copyTreeRenaming(t, from, to, "dot.git", ".git")
+}
+
+// copyTreeRenaming copies a tree, renaming every path component old to new.
+func copyTreeRenaming(t *testing.T, from, to, old, new string) {
+	t.Helper()
 	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(from, p)
-		rel = renameComponent(rel, "dot.git", ".git")
+		rel = renameComponent(rel, old, new)
 		dst := filepath.Join(to, rel)
 		if d.IsDir() {
 			return os.MkdirAll(dst, 0o755)
