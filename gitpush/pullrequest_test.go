@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
-	"github.com/dockhand-dev/dockhand/gitpush/internal/forgetest"
+	"github.com/dockhand-dev/dockhand/fixtures/forge"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -24,7 +24,7 @@ func TestGitHubAppPushAndPullRequest(t *testing.T) {
 	blk, _ := pem.Decode(keyPEM)
 	key, _ := x509.ParsePKCS1PrivateKey(blk.Bytes)
 	clock := &fakeClock{t: time.Now()}
-	gh := forgetest.StartGitHub(t, 4242, 77, "acme", &key.PublicKey, "")
+	gh := forge.StartGitHub(t, 4242, 77, "acme", &key.PublicKey, "")
 	gh.Now = clock.now
 
 	srv := gitserver.Start(t)
@@ -68,7 +68,7 @@ func TestGitHubAppPushAndPullRequest(t *testing.T) {
 	if err != nil || second.Created || second.Number != 1 {
 		t.Errorf("second EnsurePullRequest = %+v, %v; want #1 updated", second, err)
 	}
-	want := []forgetest.PR{{Number: 1, Head: "dockhand/auto", Base: "main", Title: "Update images (2)", Body: "two", Labels: []string{"automated", "images"}, Open: true}}
+	want := []forge.PR{{Number: 1, Head: "dockhand/auto", Base: "main", Title: "Update images (2)", Body: "two", Labels: []string{"automated", "images"}, Open: true}}
 	if diff := cmp.Diff(want, gh.PRs("acme/app")); diff != "" {
 		t.Errorf("pull requests (-want +got):\n%s", diff)
 	}
@@ -100,7 +100,7 @@ func TestGitHubAppPushAndPullRequest(t *testing.T) {
 }
 
 func TestGitHubTokenPullRequest(t *testing.T) {
-	gh := forgetest.StartGitHub(t, 1, 1, "o", nil, "ghp_static_token")
+	gh := forge.StartGitHub(t, 1, 1, "o", nil, "ghp_static_token")
 	c := newClient(t, WithHTTPClient(trustAll(gh.Server)))
 	remote := Remote{URL: "https://ghe.example.com/o/r.git", Auth: &Auth{Password: "ghp_static_token"}}
 	pr := PullRequest{Provider: ProviderGitHub, APIURL: gh.URL(), Head: "auto", Base: "main", Title: "t"}
@@ -118,7 +118,7 @@ func TestGitHubTokenPullRequest(t *testing.T) {
 }
 
 func TestGitLabMergeRequest(t *testing.T) {
-	gl := forgetest.StartGitLab(t, "glpat-secret")
+	gl := forge.StartGitLab(t, "glpat-secret")
 	c := newClient(t, WithHTTPClient(trustAll(gl.Server)))
 	remote := Remote{URL: "https://gitlab.example.com/group/sub/app.git", Auth: &Auth{Password: "glpat-secret"}}
 	pr := PullRequest{Provider: ProviderGitLab, APIURL: gl.URL(), Head: "auto", Base: "main", Title: "t1", Body: "b1", Labels: []string{"a"}}
@@ -130,7 +130,7 @@ func TestGitLabMergeRequest(t *testing.T) {
 	if r2, err := c.EnsurePullRequest(t.Context(), remote, pr); err != nil || r2.Created || r2.Number != 1 {
 		t.Fatalf("update = %+v, %v", r2, err)
 	}
-	want := []forgetest.PR{{Number: 1, Head: "auto", Base: "main", Title: "t2", Body: "b1", Labels: []string{"a", "b"}, Open: true}}
+	want := []forge.PR{{Number: 1, Head: "auto", Base: "main", Title: "t2", Body: "b1", Labels: []string{"a", "b"}, Open: true}}
 	if diff := cmp.Diff(want, gl.PRs("group/sub/app")); diff != "" {
 		t.Errorf("merge requests (-want +got):\n%s", diff)
 	}
@@ -141,7 +141,7 @@ func TestGitLabMergeRequest(t *testing.T) {
 }
 
 func TestGiteaPullRequest(t *testing.T) {
-	gt := forgetest.StartGitea(t, "gitea-token")
+	gt := forge.StartGitea(t, "gitea-token")
 	c := newClient(t, WithHTTPClient(trustAll(gt.Server)))
 	remote := Remote{URL: "ssh://git@gitea.example.com:2222/org/app.git", Auth: &Auth{BearerToken: "gitea-token"}}
 	// other open pull requests fill the first pages
