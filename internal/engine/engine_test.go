@@ -424,6 +424,15 @@ func TestFailuresAreClassified(t *testing.T) {
 		}
 	})
 
+	t.Run("two policy choices stall", func(t *testing.T) {
+		pol := newSemverPolicy("two", "web", "1.x")
+		pol.Spec.Policy.Alphabetical = &imagev1.AlphabeticalPolicy{}
+		out := h.engine.ReconcilePolicy(ctx, h.store, pol)
+		if !out.Terminal {
+			t.Errorf("Outcome = %+v, want terminal", out)
+		}
+	})
+
 	t.Run("policy waits for its repository", func(t *testing.T) {
 		pol := newSemverPolicy("orphan", "nowhere", "1.x")
 		out := h.engine.ReconcilePolicy(ctx, h.store, pol)

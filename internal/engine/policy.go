@@ -86,16 +86,19 @@ func (e *Engine) ReconcilePolicy(ctx context.Context, store Store, pol *imagev1.
 	return requeue(pol.GetInterval())
 }
 
-// compilePolicy maps the spec onto the policy package.
+// compilePolicy maps the spec onto the policy package. Every choice that
+// is set is passed on, so that policy.New rejects a spec with several (one
+// that bypassed the API server's validation) instead of one winning.
 func compilePolicy(pol *imagev1.ImagePolicy) (*policy.Policy, error) {
 	var opts []policy.Option
 	choice := pol.Spec.Policy
-	switch {
-	case choice.SemVer != nil:
+	if choice.SemVer != nil {
 		opts = append(opts, policy.WithSemVer(choice.SemVer.Range))
-	case choice.Alphabetical != nil:
+	}
+	if choice.Alphabetical != nil {
 		opts = append(opts, policy.WithAlphabetical(policy.Order(choice.Alphabetical.Order)))
-	case choice.Numerical != nil:
+	}
+	if choice.Numerical != nil {
 		opts = append(opts, policy.WithNumerical(policy.Order(choice.Numerical.Order)))
 	}
 	if f := pol.Spec.FilterTags; f != nil {
