@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
+	"github.com/dockhand-dev/dockhand/internal/engine"
 	"github.com/dockhand-dev/dockhand/policy"
 	"github.com/dockhand-dev/dockhand/scanner"
 )
@@ -135,7 +136,7 @@ func runPolicyEval(ctx context.Context, out io.Writer, opts policyEvalOptions) e
 	if obj.Namespace != "" {
 		id = obj.Namespace + "/" + obj.Name
 	}
-	p, err := policy.New(policyOptions(obj.Spec)...)
+	p, err := policy.New(engine.PolicyOptions(obj.Spec)...)
 	if err != nil {
 		return invalidInput("ImagePolicy %s: %v", id, err)
 	}
@@ -210,24 +211,6 @@ func printPolicyEval(out io.Writer, format, id string, res policy.Result, select
 	return err
 }
 
-// policyOptions maps an ImagePolicy spec to the policy package's options.
-// Missing or conflicting choices are left for policy.New to report.
-func policyOptions(spec imagev1.ImagePolicySpec) []policy.Option {
-	var opts []policy.Option
-	if c := spec.Policy.SemVer; c != nil {
-		opts = append(opts, policy.WithSemVer(c.Range))
-	}
-	if c := spec.Policy.Alphabetical; c != nil {
-		opts = append(opts, policy.WithAlphabetical(policy.Order(c.Order)))
-	}
-	if c := spec.Policy.Numerical; c != nil {
-		opts = append(opts, policy.WithNumerical(policy.Order(c.Order)))
-	}
-	if f := spec.FilterTags; f != nil {
-		opts = append(opts, policy.WithFilterTags(f.Pattern, f.Extract))
-	}
-	return opts
-}
 
 // decodeImagePolicy finds the ImagePolicy in a manifest of one or more YAML
 // documents: the only one, or the one called name. Documents of other kinds

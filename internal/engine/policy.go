@@ -86,25 +86,30 @@ func (e *Engine) ReconcilePolicy(ctx context.Context, store Store, pol *imagev1.
 	return requeue(pol.GetInterval())
 }
 
-// compilePolicy maps the spec onto the policy package. Every choice that
-// is set is passed on, so that policy.New rejects a spec with several (one
-// that bypassed the API server's validation) instead of one winning.
+// compilePolicy maps the spec onto the policy package.
 func compilePolicy(pol *imagev1.ImagePolicy) (*policy.Policy, error) {
+	return policy.New(PolicyOptions(pol.Spec)...)
+}
+
+// PolicyOptions maps an ImagePolicy spec onto the policy package's options.
+// Every choice that is set is passed on, so that policy.New rejects a spec
+// with several (one that bypassed the API server's validation) instead of
+// one winning.
+func PolicyOptions(spec imagev1.ImagePolicySpec) []policy.Option {
 	var opts []policy.Option
-	choice := pol.Spec.Policy
-	if choice.SemVer != nil {
-		opts = append(opts, policy.WithSemVer(choice.SemVer.Range))
+	if c := spec.Policy.SemVer; c != nil {
+		opts = append(opts, policy.WithSemVer(c.Range))
 	}
-	if choice.Alphabetical != nil {
-		opts = append(opts, policy.WithAlphabetical(policy.Order(choice.Alphabetical.Order)))
+	if c := spec.Policy.Alphabetical; c != nil {
+		opts = append(opts, policy.WithAlphabetical(policy.Order(c.Order)))
 	}
-	if choice.Numerical != nil {
-		opts = append(opts, policy.WithNumerical(policy.Order(choice.Numerical.Order)))
+	if c := spec.Policy.Numerical; c != nil {
+		opts = append(opts, policy.WithNumerical(policy.Order(c.Order)))
 	}
-	if f := pol.Spec.FilterTags; f != nil {
+	if f := spec.FilterTags; f != nil {
 		opts = append(opts, policy.WithFilterTags(f.Pattern, f.Extract))
 	}
-	return policy.New(opts...)
+	return opts
 }
 
 // policyRepository gets the policy's ImageRepository and checks that the
