@@ -211,7 +211,6 @@ func printPolicyEval(out io.Writer, format, id string, res policy.Result, select
 	return err
 }
 
-
 // decodeImagePolicy finds the ImagePolicy in a manifest of one or more YAML
 // documents: the only one, or the one called name. Documents of other kinds
 // are skipped; an ImagePolicy of an API version other than ours or Flux's
