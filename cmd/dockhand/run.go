@@ -152,6 +152,9 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 		}
 	}
 	if !opts.once {
+		if sum.Err != nil {
+			return &exitError{code: exitRunFailed, msg: sum.Err.Error()}
+		}
 		return nil // stopped by a signal, on purpose
 	}
 	return runExitError(sum)
@@ -350,6 +353,9 @@ func stopOnSignal(ctx context.Context, signals <-chan os.Signal, rep *runReporte
 }
 
 func runExitError(sum *runner.Summary) error {
+	if sum.Err != nil {
+		return &exitError{code: exitRunFailed, msg: sum.Err.Error()}
+	}
 	if sum.Stopped {
 		return &exitError{code: exitRunInterrupted, msg: "interrupted: some objects did not run"}
 	}

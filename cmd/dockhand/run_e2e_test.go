@@ -43,7 +43,7 @@ var ourCommands = []string{"newRunCmd()", "newDemoCmd()", "newGetCmd()", "newMig
 
 // dockhandBinary builds cmd/dockhand (without the race detector, like a
 // release) and returns its path.
-func dockhandBinary(t *testing.T) string {
+func dockhandBinary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
 		built.dir, built.err = os.MkdirTemp("", "dockhand-e2e-")

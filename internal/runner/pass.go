@@ -14,6 +14,9 @@ type Summary struct {
 	// Stopped: the pass was stopped before every step ran (see
 	// Result.NotRun).
 	Stopped bool
+	// Err is a failure to write the state file; the steps' own failures
+	// are in their results.
+	Err error
 }
 
 // Failed returns the results that are not OK.
@@ -61,6 +64,7 @@ func (r *Runner) pass(ctx context.Context, stop <-chan struct{}, force string) *
 			sum.Stopped = true
 		}
 	}
+	sum.Err = r.writer.flush()
 	r.emit(Event{Type: PassFinished, Summary: sum})
 	return sum
 }

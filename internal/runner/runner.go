@@ -104,10 +104,11 @@ func (r Result) OK() bool {
 // Runner reconciles the objects of a set of manifests with the engine,
 // keeping their statuses in the state file.
 type Runner struct {
-	opts  Options
-	store *store
-	meta  map[ObjectRef]*bookkeeping
-	deps  graph
+	opts   Options
+	store  *store
+	meta   map[ObjectRef]*bookkeeping
+	deps   graph
+	writer *recordWriter
 }
 
 // bookkeeping stands in for what the API server keeps of an object.
@@ -140,7 +141,7 @@ func New(opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Runner{opts: opts, store: newStore(opts.Objects), meta: map[ObjectRef]*bookkeeping{}}
+	r := &Runner{opts: opts, store: newStore(opts.Objects), meta: map[ObjectRef]*bookkeeping{}, writer: newRecordWriter(opts.State)}
 	now := opts.Now()
 	var recs []Record
 	for _, ref := range r.store.refs() {
@@ -302,8 +303,8 @@ func (r *Runner) step(ctx context.Context, ref ObjectRef, force string) Result {
 	res.Duration = now.Sub(start)
 	if rec, err := r.record(ref, res.Object, now); err != nil {
 		res.Outcome.Err = errors.Join(res.Outcome.Err, err)
-	} else if err := r.opts.State.Put(rec); err != nil {
-		res.Outcome.Err = errors.Join(res.Outcome.Err, err)
+	} else {
+		r.writer.put(ref, rec) // errors come out of the pass's flush
 	}
 	r.emit(Event{Type: StepFinished, Ref: ref, Result: &res})
 	return res

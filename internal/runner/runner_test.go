@@ -395,3 +395,30 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordWriterGroupsWrites(t *testing.T) {
+	st, err := OpenState(filepath.Join(t.TempDir(), "state.db"), StateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := newRecordWriter(st)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			ref := ObjectRef{KindRepository, "ns", fmt.Sprintf("r%02d", i)}
+			w.put(ref, Record{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: 1, Object: []byte(`{}`)})
+		})
+	}
+	wg.Wait()
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 50 || recs[0].Name != "r00" || recs[49].Name != "r49" {
+		t.Errorf("after 50 puts and a flush, %d records: first %+v", len(recs), recs[0])
+	}
+}

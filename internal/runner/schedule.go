@@ -28,6 +28,9 @@ func (r *Runner) Run(ctx context.Context, stop <-chan struct{}) *Summary {
 		return first
 	}
 	s.loop(ctx, stop)
+	if err := r.writer.flush(); err != nil && first.Err == nil {
+		first.Err = err
+	}
 	return first
 }
 

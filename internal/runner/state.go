@@ -185,8 +185,8 @@ func (s *State) Records() ([]Record, error) {
 	return recs, nil
 }
 
-// Put writes records. Concurrent calls share transactions (bbolt's
-// Batch), so objects finishing together cost one disk sync.
+// Put writes records in one transaction (the Runner groups its writes, so
+// objects finishing together cost one disk sync).
 func (s *State) Put(recs ...Record) error {
 	raws := make([][]byte, len(recs))
 	for i, r := range recs {
@@ -196,7 +196,7 @@ func (s *State) Put(recs ...Record) error {
 		}
 		raws[i] = raw
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(objectsBucket)
 		for i, r := range recs {
 			if err := b.Put(recordKey(r.Kind, r.Namespace, r.Name), raws[i]); err != nil {
