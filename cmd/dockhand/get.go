@@ -125,7 +125,7 @@ func runGet(ctx context.Context, out, errOut io.Writer, opts getOptions) error {
 		if ns == "" {
 			ns = "default"
 		}
-		objs, err = objectsFromState(opts.statePath)
+		objs, err = objectsFromState(ctx, opts.statePath)
 	} else {
 		objs, ns, err = objectsFromCluster(ctx, opts)
 	}
@@ -171,17 +171,10 @@ func kindNoun(kind string) string {
 	return "image repositories, policies or update automations"
 }
 
-// objectsFromState reads the objects the runner recorded.
-func objectsFromState(path string) (*imageObjects, error) {
-	st, err := runner.OpenState(path, runner.StateOptions{ReadOnly: true, Timeout: 2 * time.Second})
-	if errors.Is(err, runner.ErrStateBusy) {
-		return nil, &exitError{code: exitGetFailed, msg: err.Error() + " (a long-running dockhand run holds it; stop it or read a copy)"}
-	}
-	if err != nil {
-		return nil, &exitError{code: exitGetFailed, msg: err.Error()}
-	}
-	defer st.Close()
-	recs, err := st.Records()
+// objectsFromState reads the objects the runner recorded: from the file,
+// or, while a long-running dockhand run holds it, from that process.
+func objectsFromState(ctx context.Context, path string) (*imageObjects, error) {
+	recs, err := readStateRecords(ctx, path)
 	if err != nil {
 		return nil, &exitError{code: exitGetFailed, msg: err.Error()}
 	}
@@ -206,6 +199,22 @@ func objectsFromState(path string) (*imageObjects, error) {
 		}
 	}
 	return objs, nil
+}
+
+func readStateRecords(ctx context.Context, path string) ([]runner.Record, error) {
+	st, err := runner.OpenState(path, runner.StateOptions{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, runner.ErrStateBusy) {
+		recs, serr := runner.RecordsFromSocket(ctx, path)
+		if serr != nil {
+			return nil, fmt.Errorf("%w; %w", err, serr)
+		}
+		return recs, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return st.Records()
 }
 
 func (o *imageObjects) inNamespace(ns string) *imageObjects {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/tools/clientcmd"
@@ -13,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dockhand-dev/dockhand/fixtures/envtest"
+	"github.com/dockhand-dev/dockhand/internal/runner"
 )
 
 // ranFixture is a runFixture after one successful run --once.
@@ -172,7 +177,7 @@ func TestGetImagesClusterSameTables(t *testing.T) {
 	})
 	ns := env.Namespace(t)
 	f := ranFixture(t, ns)
-	objs, err := objectsFromState(f.state)
+	objs, err := objectsFromState(t.Context(), f.state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,4 +258,37 @@ func writeKubeconfig(t *testing.T, env *envtest.Env, ns string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestGetImagesWhileRunning reads the state of a long-running dockhand run,
+// which holds the file, through the socket it serves.
+func TestGetImagesWhileRunning(t *testing.T) {
+	f := newRunFixture(t)
+	opts := f.opts()
+	opts.once = false
+	opts.signals = make(chan os.Signal)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- runRun(ctx, &bytes.Buffer{}, &bytes.Buffer{}, opts) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("dockhand run: %v", err)
+		}
+		if _, err := os.Stat(runner.SocketPath(f.state)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the socket is still there after the run: %v", err)
+		}
+	}()
+
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, _, err := get(t, getOptions{kind: getUpdates, statePath: f.state})
+		if err == nil && strings.Contains(out, "pushed commit") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("get images updates while running: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -135,6 +135,15 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 		return &exitError{code: exitRunFailed, msg: err.Error()}
 	}
 
+	if !opts.once {
+		// dockhand get cannot open the file while this process holds it:
+		// answer it on a socket instead.
+		if stopServing, err := st.ServeRecords(); err != nil {
+			rep.warn("dockhand get --state will not work while this runs", err)
+		} else {
+			defer stopServing()
+		}
+	}
 	workCtx, stop, release := stopOnSignal(ctx, opts.signals, rep)
 	defer release()
 	refs := r.Refs()

@@ -172,6 +172,18 @@ func (r *runReporter) stopping() {
 	r.drawStatus()
 }
 
+// warn reports a problem that does not stop the run.
+func (r *runReporter) warn(msg string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.log != nil {
+		r.log.Warn(msg, "error", err.Error())
+		return
+	}
+	r.clearStatus()
+	fmt.Fprintf(r.errOut, "warning: %s: %v\n", msg, err)
+}
+
 func (r *runReporter) aborting() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
