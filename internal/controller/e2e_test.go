@@ -33,7 +33,13 @@ const manifestPath = "apps/app.yaml"
 // manifest uses it, and builds (does not create) the objects.
 func newPipeline(t *testing.T, ns string) *pipeline {
 	t.Helper()
-	p := &pipeline{ns: ns, reg: registry.Start(t), git: gitserver.Start(t)}
+	return newPipelineOn(t, ns, registry.Start(t))
+}
+
+// newPipelineOn is newPipeline with the given registry.
+func newPipelineOn(t *testing.T, ns string, reg *registry.Registry) *pipeline {
+	t.Helper()
+	p := &pipeline{ns: ns, reg: reg, git: gitserver.Start(t)}
 	p.reg.PushTags(t, "team/app", "1.0.0")
 	p.image = p.reg.Repo("team/app")
 	p.git.CreateRepo(t, "fleet", map[string]string{manifestPath: manifest(p.image+":1.0.0", ns, "app")})
@@ -190,20 +196,30 @@ func TestSourceRefGitRepository(t *testing.T) {
 		return readyIs(p.auto, metav1.ConditionFalse, imagev1.DependencyNotReadyReason)
 	})
 
-	src := &unstructured.Unstructured{}
-	src.SetGroupVersionKind(GitRepositoryGVK)
-	src.SetNamespace(ns)
-	src.SetName("fleet")
-	if err := unstructured.SetNestedField(src.Object, p.git.HTTP.URL("fleet"), "spec", "url"); err != nil {
-		t.Fatal(err)
-	}
-	if err := unstructured.SetNestedField(src.Object, "main", "spec", "ref", "branch"); err != nil {
-		t.Fatal(err)
-	}
-	if err := unstructured.SetNestedField(src.Object, "1m", "spec", "interval"); err != nil {
-		t.Fatal(err)
-	}
+	src := gitRepository(t, ns, "fleet", p.git.HTTP.URL("fleet"))
 	create(t, src)
 
 	p.waitForFile(t, "1.2.0")
+}
+
+// gitRepository builds a Flux GitRepository for url's main branch.
+func gitRepository(t *testing.T, ns, name, url string) *unstructured.Unstructured {
+	t.Helper()
+	src := &unstructured.Unstructured{}
+	src.SetGroupVersionKind(GitRepositoryGVK)
+	src.SetNamespace(ns)
+	src.SetName(name)
+	for _, f := range []struct {
+		value string
+		path  []string
+	}{
+		{url, []string{"spec", "url"}},
+		{"main", []string{"spec", "ref", "branch"}},
+		{"1m", []string{"spec", "interval"}},
+	} {
+		if err := unstructured.SetNestedField(src.Object, f.value, f.path...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
 }

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -34,9 +35,11 @@ func TestMain(m *testing.M) {
 	// Managers get a logger of their own; this silences controller-runtime's
 	// complaint that the global one was never set.
 	ctrl.SetLogger(logr.Discard())
-	os.Exit(envtest.Main(m, &testEnv, envtest.Options{
+	code := envtest.Main(m, &testEnv, envtest.Options{
 		CRDPaths: []string{filepath.Join("testdata", "crds")},
-	}))
+	})
+	cleanupBinary()
+	os.Exit(code)
 }
 
 // waitTimeout bounds every eventually-style wait. It is generous: the
@@ -58,6 +61,12 @@ type harness struct {
 // the other never see each other's objects), and stops it when the test
 // ends. Its log is printed if the test fails.
 func startController(t *testing.T, namespaces []string, tweak ...func(*engine.Options, *Options)) *harness {
+	t.Helper()
+	return startControllerAs(t, testEnv.Config, namespaces, tweak...)
+}
+
+// startControllerAs is startController connecting with cfg.
+func startControllerAs(t *testing.T, cfg *rest.Config, namespaces []string, tweak ...func(*engine.Options, *Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	tags, err := scanner.OpenTagStore(filepath.Join(dir, "tags.db"))
@@ -94,7 +103,7 @@ func startController(t *testing.T, namespaces []string, tweak ...func(*engine.Op
 		t.Fatal(err)
 	}
 	opts.Engine = eng
-	mgr, err := NewManager(testEnv.Config, opts)
+	mgr, err := NewManager(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +199,17 @@ func create(t *testing.T, obj client.Object) {
 	if err := testEnv.Client.Create(t.Context(), obj); err != nil {
 		t.Fatalf("creating %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 	}
+}
+
+// createClusterScoped creates obj and deletes it when the test ends.
+func createClusterScoped(t *testing.T, obj client.Object) {
+	t.Helper()
+	create(t, obj)
+	t.Cleanup(func() {
+		if err := testEnv.Client.Delete(context.Background(), obj); client.IgnoreNotFound(err) != nil {
+			t.Errorf("deleting %s: %v", obj.GetName(), err)
+		}
+	})
 }
 
 // update reads obj, applies change and writes it back, retrying on
