@@ -49,6 +49,9 @@ type controllerOptions struct {
 	noCrossNamespaceRefs  bool
 	defaultServiceAccount string
 
+	kubeAPIQPS   float32
+	kubeAPIBurst int
+
 	storagePath       string
 	gitCachePath      string
 	requeueDependency time.Duration
@@ -90,6 +93,8 @@ of each automation included.`,
 	}
 	fs := cmd.Flags()
 	addClusterFlags(fs, &opts.cluster, false)
+	fs.Float32Var(&opts.kubeAPIQPS, "kube-api-qps", 0, "cap on requests per second to the API server; 0 means no client-side cap (the server's API Priority and Fairness decides), as in controller-runtime")
+	fs.IntVar(&opts.kubeAPIBurst, "kube-api-burst", 0, "burst above --kube-api-qps (default: twice the QPS)")
 	fs.IntVar(&opts.concurrent, "concurrent", controller.DefaultConcurrent, "objects of each kind reconciled at once")
 	fs.StringSliceVar(&opts.watchNamespaces, "watch-namespace", nil, "only watch these namespaces, comma-separated or repeated (default: all)")
 	fs.StringVar(&opts.watchLabelSelector, "watch-label-selector", "", "only watch objects whose labels match this selector, for sharding (default: all)")
@@ -131,6 +136,9 @@ func controllerManagerOptions(opts controllerOptions) (controller.Options, error
 	if opts.gracefulShutdown <= 0 {
 		return mo, fmt.Errorf("--graceful-shutdown-timeout %s: want a positive duration", opts.gracefulShutdown)
 	}
+	if opts.kubeAPIQPS < 0 || opts.kubeAPIBurst < 0 {
+		return mo, errors.New("--kube-api-qps and --kube-api-burst must not be negative")
+	}
 	if opts.storagePath == "" {
 		return mo, errors.New("--storage-path is required")
 	}
@@ -142,6 +150,19 @@ func controllerManagerOptions(opts controllerOptions) (controller.Options, error
 		mo.WatchLabelSelector = sel
 	}
 	return mo, nil
+}
+
+// apiRateLimits maps the flags onto rest.Config: client-go caps a zero QPS
+// at 5 requests per second, far too few for a controller; -1 turns the
+// client-side cap off.
+func apiRateLimits(qps float32, burst int) (float32, int) {
+	if qps == 0 {
+		return -1, 0
+	}
+	if burst == 0 {
+		burst = int(2 * qps)
+	}
+	return qps, max(burst, 1)
 }
 
 // controllerLogger builds the structured logger of --log-level and
@@ -189,6 +210,7 @@ func runController(ctx context.Context, errOut io.Writer, opts controllerOptions
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "dockhand-controller/" + version.Get().Version
+	cfg.QPS, cfg.Burst = apiRateLimits(opts.kubeAPIQPS, opts.kubeAPIBurst)
 
 	eng, closeEngine, err := controllerEngine(opts)
 	if err != nil {

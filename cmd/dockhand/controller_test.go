@@ -77,6 +77,7 @@ func TestControllerBadFlags(t *testing.T) {
 		{[]string{"--log-level=loud"}, "--log-level"},
 		{[]string{"--log-encoding=xml"}, "--log-encoding"},
 		{[]string{"--storage-path="}, "--storage-path"},
+		{[]string{"--kube-api-qps=-3"}, "--kube-api-qps"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out bytes.Buffer
@@ -103,5 +104,23 @@ func TestControllerLogger(t *testing.T) {
 	log.V(2).Info("hidden at debug")
 	if got := out.String(); !strings.Contains(got, `"msg":"visible at debug"`) || !strings.Contains(got, `"key":"value"`) || strings.Contains(got, "hidden") {
 		t.Errorf("debug JSON log = %q", got)
+	}
+}
+
+func TestAPIRateLimits(t *testing.T) {
+	for _, tc := range []struct {
+		qps       float32
+		burst     int
+		wantQPS   float32
+		wantBurst int
+	}{
+		{0, 0, -1, 0},
+		{50, 0, 50, 100},
+		{50, 300, 50, 300},
+		{0.2, 0, 0.2, 1},
+	} {
+		if q, b := apiRateLimits(tc.qps, tc.burst); q != tc.wantQPS || b != tc.wantBurst {
+			t.Errorf("apiRateLimits(%v, %d) = %v, %d, want %v, %d", tc.qps, tc.burst, q, b, tc.wantQPS, tc.wantBurst)
+		}
 	}
 }
