@@ -114,7 +114,8 @@ spec:
 	}
 }
 
-// run runs dockhand run --once and returns its wall time and peak RSS.
+// run runs dockhand run --once and returns its wall time, peak RSS and
+// CPU time (user and system; zero without GNU time).
 //
 // The peak RSS comes from GNU time (/usr/bin/time), which forks dockhand
 // itself. The rusage of a process started directly from this one would be
@@ -122,14 +123,14 @@ spec:
 // parent's (this benchmark's, registry included) high-water mark into the
 // child's ru_maxrss at exec. Without GNU time, the child's VmHWM is polled
 // instead, which may miss a peak in its last moments.
-func (rb *runBench) run(b *testing.B, state string) (time.Duration, int64) {
+func (rb *runBench) run(b *testing.B, state string) (time.Duration, int64, time.Duration) {
 	b.Helper()
 	args := []string{"run", "-f", rb.manifests, "--once", "--state", state, "--log-format", "json"}
 	rssFile := filepath.Join(rb.dir, "maxrss")
 	gnuTime := "/usr/bin/time"
 	var cmd *exec.Cmd
 	if _, err := os.Stat(gnuTime); err == nil {
-		cmd = exec.CommandContext(b.Context(), gnuTime, append([]string{"-f", "%M", "-o", rssFile, rb.bin}, args...)...)
+		cmd = exec.CommandContext(b.Context(), gnuTime, append([]string{"-f", "%M %U %S", "-o", rssFile, rb.bin}, args...)...)
 	} else {
 		gnuTime = ""
 		cmd = exec.CommandContext(b.Context(), rb.bin, args...)
@@ -170,17 +171,18 @@ func (rb *runBench) run(b *testing.B, state string) (time.Duration, int64) {
 		b.Fatalf("dockhand run --once: %v\n%s", err, lastLines(errOut.String(), 20))
 	}
 	if gnuTime == "" {
-		return wall, polled
+		return wall, polled, 0
 	}
 	raw, err := os.ReadFile(rssFile)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var kb int64
-	if _, err := fmt.Sscan(strings.TrimSpace(lastLines(string(raw), 1)), &kb); err != nil {
+	var user, sys float64
+	if _, err := fmt.Sscan(strings.TrimSpace(lastLines(string(raw), 1)), &kb, &user, &sys); err != nil {
 		b.Fatalf("reading GNU time's output %q: %v", raw, err)
 	}
-	return wall, kb * 1024
+	return wall, kb * 1024, time.Duration((user + sys) * float64(time.Second))
 }
 
 // vmHWM reads the peak resident set size of a running process, 0 when it
@@ -221,14 +223,17 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-func reportRun(b *testing.B, walls []time.Duration, rss []int64) {
-	var total time.Duration
+func reportRun(b *testing.B, walls []time.Duration, rss []int64, cpus []time.Duration) {
+	var total, cpu time.Duration
+	for _, c := range cpus {
+		cpu += c
+	}
 	var peak int64
 	for i := range walls {
 		total += walls[i]
 		peak = max(peak, rss[i])
 	}
-	b.Logf("wall %v, peak RSS %v MiB", walls, func() []int64 {
+	b.Logf("wall %v, cpu %v, peak RSS %v MiB", walls, cpus, func() []int64 {
 		var m []int64
 		for _, r := range rss {
 			m = append(m, r>>20)
@@ -236,6 +241,7 @@ func reportRun(b *testing.B, walls []time.Duration, rss []int64) {
 		return m
 	}())
 	b.ReportMetric(total.Seconds()/float64(len(walls)), "s/run")
+	b.ReportMetric(cpu.Seconds()/float64(len(walls)), "cpu-s/run")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }
 
@@ -244,33 +250,33 @@ func reportRun(b *testing.B, walls []time.Duration, rss []int64) {
 func BenchmarkRunOnce(b *testing.B) {
 	rb := newRunBench(b)
 	b.Run("cold", func(b *testing.B) {
-		var walls []time.Duration
+		var walls, cpus []time.Duration
 		var rss []int64
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
 			rb.freshRemote(b)
 			state := filepath.Join(rb.dir, fmt.Sprintf("cold-%d", i), "state.db")
 			b.StartTimer()
-			wall, peak := rb.run(b, state)
-			walls, rss = append(walls, wall), append(rss, peak)
+			wall, peak, cpu := rb.run(b, state)
+			walls, rss, cpus = append(walls, wall), append(rss, peak), append(cpus, cpu)
 			b.StopTimer()
 			rb.wantCommits(b, 2)
 			b.StartTimer()
 		}
-		reportRun(b, walls, rss)
+		reportRun(b, walls, rss, cpus)
 	})
 	b.Run("warm", func(b *testing.B) {
 		rb.freshRemote(b)
 		state := filepath.Join(rb.dir, "warm", "state.db")
 		rb.run(b, state)
 		rb.wantCommits(b, 2)
-		var walls []time.Duration
+		var walls, cpus []time.Duration
 		var rss []int64
 		for b.Loop() {
-			wall, peak := rb.run(b, state)
-			walls, rss = append(walls, wall), append(rss, peak)
+			wall, peak, cpu := rb.run(b, state)
+			walls, rss, cpus = append(walls, wall), append(rss, peak), append(cpus, cpu)
 		}
 		rb.wantCommits(b, 2)
-		reportRun(b, walls, rss)
+		reportRun(b, walls, rss, cpus)
 	})
 }

@@ -11,7 +11,9 @@
 // of the spec is recorded), the time the object was first seen (its
 // creationTimestamp) and the file and line it came from. The file also
 // records where the clone cache lives. bbolt locks the file: one process
-// writes it at a time, and a reader (dockhand get) waits for the writer.
+// has it open for writing at a time, and keeps readers out too, so a
+// process that holds it for long serves its records on a Unix socket
+// beside it (State.ServeRecords, RecordsFromSocket).
 //
 // Objects that disappear from the manifests keep their records; the state
 // file describes what the runner last did, not what the files say now.
@@ -29,10 +31,15 @@
 // ImageRepository, an automation after the policies its selector picks,
 // everything else at once, up to Options.Concurrency steps at a time.
 // Once is the pass of `dockhand run --once`: it asks every repository and
-// policy to reconcile now (as the image.dockhand.dev/requestedAt
-// annotation does, without recording it), so every repository is scanned
+// policy to reconcile now, as the image.dockhand.dev/requestedAt annotation
+// does on a cluster (the annotation is not written to the state, the
+// status's lastHandledReconcileAt is), so every repository is scanned
 // whatever its interval; automations always look at the remote, and end
 // after a ref lookup when neither the remote nor their policies changed.
+//
+// Status records are written by group commit (one transaction for every
+// record that arrived while the previous one was being written) and
+// flushed when a pass ends, so a pass costs a handful of disk syncs.
 //
 // Run is the long-running mode: a first pass (scanning only what is due),
 // then each object on its own schedule: a repository every spec.interval;
