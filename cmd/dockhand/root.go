@@ -38,10 +38,17 @@ Run it on one machine with "dockhand run", or on Kubernetes with
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(
+		newRunCmd(),
+		newDemoCmd(),
+		newGetCmd(),
 		newControllerCmd(),
-		newPolicyCmd(),
+		newReconcileCmd(),
+		newSuspendCmd(),
+		newResumeCmd(),
 		newScanCmd(),
+		newPolicyCmd(),
 		newUpdateCmd(),
+		newMigrateCmd(),
 		newVersionCmd(),
 	)
 	return root
