@@ -291,6 +291,22 @@ func TestCrossNamespaceReference(t *testing.T) {
 	}
 }
 
+// TestRepositoryInUnwatchedNamespace: a policy that refers to a repository
+// the controller cannot see waits for it as for a missing one (rather than
+// failing on the cache's error about an unknown namespace).
+func TestRepositoryInUnwatchedNamespace(t *testing.T) {
+	testEnv.Require(t)
+	repoNS, polNS := testEnv.Namespace(t), testEnv.Namespace(t)
+	startController(t, []string{polNS})
+	create(t, newRepository(repoNS, "app", "127.0.0.1:1/team/app", withAccessFrom(nil)))
+	pol := newPolicy(polNS, "app", "app", withRepositoryNamespace(repoNS))
+	create(t, pol)
+	waitReady(t, pol, metav1.ConditionFalse, imagev1.DependencyNotReadyReason)
+	if msg := condition(pol, imagev1.ReadyCondition).Message; !strings.Contains(msg, "not found") {
+		t.Errorf("Ready message = %q, want the repository reported missing", msg)
+	}
+}
+
 func TestNoCrossNamespaceRefs(t *testing.T) {
 	testEnv.Require(t)
 	repoNS, polNS := testEnv.Namespace(t), testEnv.Namespace(t)

@@ -188,7 +188,7 @@ func setup(mgr ctrl.Manager, opts Options) error {
 	}
 	b := base{
 		client:   mgr.GetClient(),
-		store:    Store{Cached: mgr.GetClient(), Live: mgr.GetAPIReader()},
+		store:    Store{Cached: mgr.GetClient(), Live: mgr.GetAPIReader(), Namespaces: namespaceSet(opts.WatchNamespaces)},
 		engine:   opts.Engine,
 		recorder: mgr.GetEventRecorder(EventSource),
 		metrics:  opts.Metrics,
@@ -219,6 +219,18 @@ func setup(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	return nil
+}
+
+// namespaceSet returns the watched namespaces as a set; nil for all.
+func namespaceSet(namespaces []string) map[string]bool {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(namespaces))
+	for _, ns := range namespaces {
+		set[ns] = true
+	}
+	return set
 }
 
 // servesKind asks the API server whether it serves a kind.

@@ -31,12 +31,18 @@ var GitRepositoryGVK = schema.GroupVersionKind{Group: "source.toolkit.fluxcd.io"
 type Store struct {
 	Cached client.Reader
 	Live   client.Reader
+	// Namespaces are the namespaces the cache holds; nil means all. An
+	// ImageRepository elsewhere is reported missing, with the reason.
+	Namespaces map[string]bool
 }
 
 var _ engine.Store = Store{}
 
 // GetImageRepository implements engine.Store.
 func (s Store) GetImageRepository(ctx context.Context, namespace, name string) (*imagev1.ImageRepository, error) {
+	if s.Namespaces != nil && !s.Namespaces[namespace] {
+		return nil, fmt.Errorf("ImageRepository %s/%s is in a namespace this controller does not watch: %w", namespace, name, engine.ErrNotFound)
+	}
 	repo := &imagev1.ImageRepository{}
 	if err := get(ctx, s.Cached, namespace, name, repo); err != nil {
 		return nil, err
