@@ -243,7 +243,7 @@ func TestE2ESigtermMidRunThenRestart(t *testing.T) {
 	// Hold the scan long enough to stop the run in the middle of it.
 	fault := f.reg.InjectFault(registry.Fault{Method: "GET", Path: regexp.MustCompile(`/tags/list$`), Delay: 3 * time.Second, Times: 1})
 	cmd := f.command(f.runArgs("--once")...)
-	var errOut bytes.Buffer
+	var errOut lockedBuffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -311,4 +311,103 @@ func TestE2EMigrate(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestE2ELongRunningFollowsTagsAndStopsOnSIGTERM(t *testing.T) {
+	f := newRunFixture(t)
+	f.write("objects.yaml", strings.ReplaceAll(f.objects(), "interval: 5m", "interval: 1s"))
+	cmd := f.command(f.runArgs()...)
+	var errOut lockedBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n%s", what, errOut.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	deployed := func(tag string) func() bool {
+		return func() bool {
+			return strings.Contains(f.git.FileAt(t, "fleet", "main", "apps/app.yaml"), ":"+tag+" #")
+		}
+	}
+	waitFor("the first commit", deployed("1.0.1"))
+	f.reg.PushImage(t, "team/app", "1.2.0")
+	waitFor("the commit of the new tag", deployed("1.2.0"))
+
+	// The file is held; dockhand get reads it through the runner.
+	res := f.dockhand("get", "images", "policies", "--state", f.state)
+	if res.code != 0 || !strings.Contains(res.stdout, f.reg.Repo("team/app")+":1.2.0") {
+		t.Errorf("get images policies while running: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("dockhand run after SIGTERM: %v, want exit 0\n%s", err, errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("dockhand run did not stop within a minute of SIGTERM\n%s", errOut.String())
+	}
+	if got := f.commits(); got != 3 {
+		t.Errorf("fleet has %d commits, want 3 (seed, 1.0.1, 1.2.0)", got)
+	}
+	// After the restart the state still says what was pushed.
+	res = f.dockhand("get", "images", "updates", "--state", f.state, "-o", "json")
+	if res.code != 0 || !strings.Contains(res.stdout, f.git.BranchHead(t, "fleet", "main")) {
+		t.Errorf("get images updates -o json after the run does not name the last push:\n%s%s", res.stdout, res.stderr)
+	}
+}
+
+func TestE2EDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts servers")
+	}
+	cmd := exec.CommandContext(t.Context(), dockhandBinary(t), "demo")
+	cmd.Env = e2eEnv(t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dockhand demo: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "\ncommit "); n != 2 || !strings.Contains(string(out), "\nDone in ") {
+		t.Errorf("dockhand demo showed %d commits:\n%s", n, out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a child process's output may be
+// written to while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
