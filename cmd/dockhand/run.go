@@ -135,7 +135,7 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 		return &exitError{code: exitRunFailed, msg: err.Error()}
 	}
 
-	if !opts.once {
+	if !opts.dryRun {
 		// dockhand get cannot open the file while this process holds it:
 		// answer it on a socket instead.
 		if stopServing, err := st.ServeRecords(); err != nil {
