@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
 	"github.com/dockhand-dev/dockhand/internal/manifest"
 )
@@ -410,4 +412,120 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestE2ECredentialsFromEnvironment runs against a registry and a Git
+// server that both want credentials, none of them in Secrets: the docker
+// config for the registry, GIT_USERNAME/GIT_PASSWORD for Git over HTTPS,
+// and an SSH key and known_hosts file for Git over SSH.
+func TestE2ECredentialsFromEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a registry, a git server and sshd")
+	}
+	reg := registry.Start(t, registry.WithTLS(), registry.WithBasicAuth("ci", "s3cret"))
+	git := gitserver.Start(t, gitserver.WithTLS(), gitserver.WithBasicAuth("bot", "t0ken"), gitserver.WithSSH())
+	reg.PushTags(t, "team/app", "1.0.0", "1.0.1")
+	deployment := fmt.Sprintf("image: %s:1.0.0 # {\"$imagepolicy\": \"default:app\"}\n", reg.Repo("team/app"))
+	git.CreateRepo(t, "over-https", map[string]string{"app.yaml": deployment})
+	git.CreateRepo(t, "over-ssh", map[string]string{"app.yaml": deployment})
+
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("ca.pem", string(reg.CACertPEM())+string(git.HTTP.CACertPEM()))
+	write("docker/config.json", fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, reg.Host(), base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))))
+	automation := func(name, url string) string {
+		return fmt.Sprintf(`---
+apiVersion: image.dockhand.dev/v1
+kind: ImageUpdateAutomation
+metadata:
+  name: %s
+spec:
+  interval: 5m
+  git:
+    remote:
+      url: %s
+    checkout:
+      ref:
+        branch: main
+    commit:
+      author:
+        name: dockhand
+        email: dockhand@example.com
+    push:
+      branch: main
+`, name, url)
+	}
+	manifests := write("manifests/objects.yaml", fmt.Sprintf(`apiVersion: image.dockhand.dev/v1
+kind: ImageRepository
+metadata:
+  name: app
+spec:
+  image: %s
+  interval: 5m
+---
+apiVersion: image.dockhand.dev/v1
+kind: ImagePolicy
+metadata:
+  name: app
+spec:
+  imageRepositoryRef:
+    name: app
+  policy:
+    semver:
+      range: ">=1.0.0"
+`, reg.Repo("team/app"))+automation("https", git.HTTP.URL("over-https"))+automation("ssh", git.SSH.URL("over-ssh")))
+
+	run := func(state string, extraEnv ...string) procResult {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), dockhandBinary(t), "run", "-f", manifests, "--once", "--state", state, "--log-format", "json")
+		cmd.Env = append(e2eEnv(dir), append([]string{"SSL_CERT_FILE=" + caFile}, extraEnv...)...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		res := procResult{stdout: out.String(), stderr: errOut.String()}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			res.code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	// Without credentials nothing works, and nothing leaks.
+	res := run(filepath.Join(dir, "none.db"))
+	if res.code != exitRunFailed {
+		t.Errorf("run without credentials: exit %d, want %d\n%s", res.code, exitRunFailed, res.stderr)
+	}
+	for _, secret := range []string{"s3cret", "t0ken"} {
+		if strings.Contains(res.stderr, secret) {
+			t.Errorf("the log mentions a secret:\n%s", res.stderr)
+		}
+	}
+
+	res = run(filepath.Join(dir, "state.db"),
+		"DOCKER_CONFIG="+filepath.Join(dir, "docker"),
+		"GIT_USERNAME=bot", "GIT_PASSWORD=t0ken",
+		"GIT_SSH_KEY_FILE="+git.SSH.UserKeyFile(), "GIT_SSH_KNOWN_HOSTS_FILE="+git.SSH.KnownHostsFile())
+	if res.code != 0 {
+		t.Fatalf("run with credentials from the environment: exit %d\n%s", res.code, res.stderr)
+	}
+	for _, repo := range []string{"over-https", "over-ssh"} {
+		if got := git.FileAt(t, repo, "main", "app.yaml"); !strings.Contains(got, ":1.0.1 #") {
+			t.Errorf("%s/app.yaml = %q, want the 1.0.1 image", repo, got)
+		}
+	}
+	if strings.Contains(res.stderr, "t0ken") || strings.Contains(res.stderr, "s3cret") {
+		t.Errorf("the log mentions a secret:\n%s", res.stderr)
+	}
 }
