@@ -422,3 +422,35 @@ func TestRecordWriterGroupsWrites(t *testing.T) {
 		t.Errorf("after 50 puts and a flush, %d records: first %+v", len(recs), recs[0])
 	}
 }
+
+func TestOnceWithAFluxGitRepository(t *testing.T) {
+	h := newHarness(t)
+	raw, err := os.ReadFile(filepath.Join(h.manifests, "objects.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := strings.Replace(string(raw), "    remote:\n      url: "+h.git.HTTP.URL("fleet")+"\n", "", 1)
+	objs = strings.Replace(objs, "spec:\n  interval: 1m\n  git:\n", "spec:\n  interval: 1m\n  sourceRef:\n    kind: GitRepository\n    name: fleet\n  git:\n", 1)
+	if strings.Contains(objs, "remote:") || !strings.Contains(objs, "sourceRef:") {
+		t.Fatalf("the automation still names its remote:\n%s", objs)
+	}
+	objs += fmt.Sprintf(`---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: fleet
+spec:
+  interval: 1m
+  url: %s
+  ref:
+    branch: main
+`, h.git.HTTP.URL("fleet"))
+	if err := os.WriteFile(filepath.Join(h.manifests, "objects.yaml"), []byte(objs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := h.runner(Options{})
+	wantAllOK(t, r.Once(t.Context(), nil))
+	if got := h.deployed(); !strings.Contains(got, ":1.0.1 #") {
+		t.Errorf("apps/app.yaml after a run through a GitRepository:\n%s", got)
+	}
+}
