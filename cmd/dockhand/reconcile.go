@@ -89,7 +89,12 @@ func imageVerbCmd(verb, short string, opts *clusterCmdOptions, wait bool, run fu
 			Use:     k.use + " NAME",
 			Aliases: k.aliases,
 			Short:   fmt.Sprintf("%s: the %s named NAME", short, k.kind),
-			Args:    cobra.ExactArgs(1),
+			Args: func(_ *cobra.Command, args []string) error {
+				if len(args) != 1 {
+					return &exitError{code: exitReconcileUsage, msg: fmt.Sprintf("dockhand %s image %s takes one NAME, got %d arguments", verb, k.use, len(args))}
+				}
+				return nil
+			},
 			RunE: func(cmd *cobra.Command, args []string) error {
 				o := *opts
 				o.kind, o.name = k.kind, args[0]

@@ -136,6 +136,7 @@ func TestClusterCommands(t *testing.T) {
 		{"no controller", newReconcileCmd, []string{"image", "repository", "app", "-n", unwatched, "--timeout", "2s"}, exitReconcileTimeout, "did not handle the request within 2s"},
 		{"bad kind", newReconcileCmd, []string{"image", "gadget", "app"}, exitReconcileUsage, `unknown kind "gadget"`},
 		{"no kind", newSuspendCmd, []string{"image"}, exitReconcileUsage, "name what to suspend"},
+		{"no name", newResumeCmd, []string{"image", "update"}, exitReconcileUsage, "takes one NAME, got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := run(tc.cmd, tc.args...)
