@@ -39,10 +39,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ourCommands are the constructors of the commands in this package that
-// root.go may not register yet; the build adds them through an overlay.
-var ourCommands = []string{"newRunCmd()", "newDemoCmd()", "newGetCmd()", "newMigrateCmd()"}
-
 // dockhandBinary builds cmd/dockhand (without the race detector, like a
 // release) and returns its path.
 func dockhandBinary(t testing.TB) string {
@@ -53,14 +49,7 @@ func dockhandBinary(t testing.TB) string {
 			return
 		}
 		built.path = filepath.Join(built.dir, "dockhand")
-		args := []string{"build", "-o", built.path}
-		if overlay, err := rootOverlay(built.dir); err != nil {
-			built.err = err
-			return
-		} else if overlay != "" {
-			args = append(args, "-overlay", overlay)
-		}
-		cmd := exec.Command("go", append(args, ".")...)
+		cmd := exec.Command("go", "build", "-o", built.path, ".")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -69,56 +58,6 @@ func dockhandBinary(t testing.TB) string {
 		t.Fatal(built.err)
 	}
 	return built.path
-}
-
-// rootOverlay writes a root.go that also registers the commands root.go
-// lacks, and an overlay file for go build; "" when none is needed.
-func rootOverlay(dir string) (string, error) {
-	raw, err := os.ReadFile("root.go")
-	if err != nil {
-		return "", err
-	}
-	var missing []string
-	for _, c := range ourCommands {
-		name := strings.TrimSuffix(c, "()")
-		if !bytes.Contains(raw, []byte(c)) && declared(name) {
-			missing = append(missing, "\t\t"+c+",\n")
-		}
-	}
-	if len(missing) == 0 {
-		return "", nil
-	}
-	const anchor = "\t\tnewVersionCmd(),\n"
-	if !bytes.Contains(raw, []byte(anchor)) {
-		return "", errors.New("root.go: cannot find where commands are registered")
-	}
-	patched := bytes.Replace(raw, []byte(anchor), []byte(anchor+strings.Join(missing, "")), 1)
-	rootPath := filepath.Join(dir, "root.go")
-	if err := os.WriteFile(rootPath, patched, 0o644); err != nil {
-		return "", err
-	}
-	abs, err := filepath.Abs("root.go")
-	if err != nil {
-		return "", err
-	}
-	overlay := filepath.Join(dir, "overlay.json")
-	return overlay, os.WriteFile(overlay, fmt.Appendf(nil, `{"Replace":{%q:%q}}`, abs, rootPath), 0o644)
-}
-
-// declared reports whether a function of that name is declared in a
-// non-test file of this package.
-func declared(name string) bool {
-	files, _ := filepath.Glob("*.go")
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		raw, err := os.ReadFile(f)
-		if err == nil && bytes.Contains(raw, []byte("func "+name+"(")) {
-			return true
-		}
-	}
-	return false
 }
 
 // e2eEnv is a clean environment: a home of its own, no credentials.
