@@ -58,6 +58,4 @@ demo:
 		sudo=""; [[ $$(id -u) -eq 0 ]] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends git; }
 	@$(GO) build -o bin/dockhand ./cmd/dockhand
-	@if ! bin/dockhand demo --help >/dev/null 2>&1; then \
-		echo "make demo: this dockhand has no demo command (cmd/dockhand/root.go must register newDemoCmd)"; exit 1; fi
 	@bin/dockhand demo
