@@ -89,6 +89,9 @@ func (r *runReporter) event(ev runner.Event) {
 		if r.passing {
 			r.done[res.Ref.Kind]++
 		}
+		if r.current == res.Ref.Kind+" "+res.Ref.Namespace+"/"+res.Ref.Name {
+			r.current = ""
+		}
 		if r.log != nil {
 			r.logResult(res)
 			return
