@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
 )
 
@@ -147,4 +149,30 @@ func ExampleHostLimiter() {
 	defer s.Close()
 	fmt.Println(limiter.LimitsFor("registry.internal:5000").Concurrency)
 	// Output: 32
+}
+
+func TestRequestObserverSeesEveryRequest(t *testing.T) {
+	reg := registry.Start(t, registry.WithTLS(), registry.WithTokenAuth("ci", "ci-pw"))
+	reg.PushTags(t, "team/app", tagNames("t", 30)...)
+	var mu sync.Mutex
+	codes := map[string]int{}
+	observe := func(host string, code int) {
+		mu.Lock()
+		defer mu.Unlock()
+		codes[fmt.Sprintf("%s %d", host, code)]++
+	}
+	s, _ := newTestScanner(t, WithRequestObserver(observe), WithPageSize(10))
+	tg := tlsTarget(reg, "team/app")
+	tg.Auth = Auth{Username: "ci", Password: "ci-pw"}
+	if _, err := s.ListTags(t.Context(), tg); err != nil {
+		t.Fatalf("ListTags: %v", err)
+	}
+	// The ping is answered 401 (the challenge); the token and the four
+	// pages 200.
+	want := map[string]int{reg.Host() + " 401": 1, reg.Host() + " 200": 5}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, codes); diff != "" {
+		t.Errorf("observed requests (-want +got):\n%s", diff)
+	}
 }

@@ -112,8 +112,20 @@ type options struct {
 	aws               AWSOptions
 	gcp               GCPOptions
 	azure             AzureOptions
+	observe           RequestObserver
 
 	errs []error
+}
+
+// RequestObserver is told about every HTTP request a Scanner sends (token
+// requests and retries included) once it is answered: the registry host
+// and the response's status code, 0 when no response came. It is called
+// from many goroutines and must be quick; metrics are its use.
+type RequestObserver func(host string, code int)
+
+// WithRequestObserver calls f for every request. Default: none.
+func WithRequestObserver(f RequestObserver) Option {
+	return func(o *options) { o.observe = f }
 }
 
 // WithHostLimiter shares limiter with other Scanners (and every scan of
@@ -289,6 +301,9 @@ func (s *Scanner) connections(t Target) (*http.Transport, string, error) {
 // retries → scheme guard → host limiter → user agent → connections.
 func (s *Scanner) roundTripper(conn http.RoundTripper, insecure bool) http.RoundTripper {
 	var rt http.RoundTripper = &userAgent{base: conn, ua: s.o.userAgent}
+	if s.o.observe != nil {
+		rt = &observed{base: rt, observe: s.o.observe}
+	}
 	rt = s.o.limiter.Transport(rt)
 	rt = &schemeGuard{base: rt, insecure: insecure}
 	return &retryTransport{base: rt, policy: s.o.retry, clock: s.o.clock}

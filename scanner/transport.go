@@ -161,3 +161,19 @@ func (u *userAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return u.base.RoundTrip(req)
 }
+
+// observed reports each request's outcome to a RequestObserver.
+type observed struct {
+	base    http.RoundTripper
+	observe RequestObserver
+}
+
+func (o *observed) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := o.base.RoundTrip(req)
+	code := 0
+	if err == nil {
+		code = resp.StatusCode
+	}
+	o.observe(req.URL.Host, code)
+	return resp, err
+}

@@ -212,15 +212,15 @@ func runController(ctx context.Context, errOut io.Writer, opts controllerOptions
 	cfg.UserAgent = "dockhand-controller/" + version.Get().Version
 	cfg.QPS, cfg.Burst = apiRateLimits(opts.kubeAPIQPS, opts.kubeAPIBurst)
 
-	eng, closeEngine, err := controllerEngine(opts)
+	if mo.Metrics, err = controller.NewMetrics(crmetrics.Registry); err != nil {
+		return &exitError{code: exitControllerFailed, msg: fmt.Sprintf("registering metrics: %v", err)}
+	}
+	eng, closeEngine, err := controllerEngine(opts, scanner.WithRequestObserver(mo.Metrics.ObserveRegistryRequest))
 	if err != nil {
 		return &exitError{code: exitControllerFailed, msg: err.Error()}
 	}
 	defer closeEngine()
 	mo.Engine = eng
-	if mo.Metrics, err = controller.NewMetrics(crmetrics.Registry); err != nil {
-		return &exitError{code: exitControllerFailed, msg: fmt.Sprintf("registering metrics: %v", err)}
-	}
 
 	mgr, err := controller.NewManager(cfg, mo)
 	if err != nil {
@@ -238,7 +238,7 @@ func runController(ctx context.Context, errOut io.Writer, opts controllerOptions
 
 // controllerEngine opens the tag store and git cache and builds the
 // engine; the returned function closes the tag store.
-func controllerEngine(opts controllerOptions) (*engine.Engine, func(), error) {
+func controllerEngine(opts controllerOptions, scanOpts ...scanner.Option) (*engine.Engine, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(opts.storagePath), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating the storage directory: %w", err)
 	}
@@ -247,7 +247,7 @@ func controllerEngine(opts controllerOptions) (*engine.Engine, func(), error) {
 		return nil, nil, fmt.Errorf("opening the tag store: %w", err)
 	}
 	closeTags := func() { _ = tags.Close() }
-	sc, err := scanner.New(scanner.WithUserAgent("dockhand/" + version.Get().Version))
+	sc, err := scanner.New(append([]scanner.Option{scanner.WithUserAgent("dockhand/" + version.Get().Version)}, scanOpts...)...)
 	if err != nil {
 		closeTags()
 		return nil, nil, err

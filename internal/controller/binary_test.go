@@ -246,6 +246,7 @@ func TestControllerBinary(t *testing.T) {
 	}
 	for _, want := range []string{
 		`dockhand_scans_total{code="200",host="` + p.reg.Host() + `"}`,
+		`dockhand_registry_requests_total{code="200",host="` + p.reg.Host() + `"}`,
 		`dockhand_automation_runs_total{outcome="Pushed"} 1`,
 		`controller_runtime_reconcile_total{controller="imageupdateautomation",result="success"}`,
 	} {

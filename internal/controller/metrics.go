@@ -25,6 +25,9 @@ import (
 //   - dockhand_scans_total{host,code}: scans by registry host and outcome:
 //     "200" for success, else the HTTP status of the failing response, or
 //     "error" when there was none (network, TLS, timeout).
+//   - dockhand_registry_requests_total{host,code}: every HTTP request to a
+//     registry (pings, tokens, pages, digests, retries) by status code, 0
+//     when no response came.
 //   - dockhand_repository_tags{namespace,name}: tags stored by the last
 //     scan of each ImageRepository.
 //   - dockhand_automation_runs_total{outcome}: automation runs by outcome
@@ -38,6 +41,7 @@ type Metrics struct {
 	scans        *prometheus.CounterVec
 	tags         *prometheus.GaugeVec
 	runs         *prometheus.CounterVec
+	requests     *prometheus.CounterVec
 	pullRequests *prometheus.CounterVec
 	ready        *prometheus.GaugeVec
 }
@@ -60,6 +64,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "dockhand_repository_tags",
 			Help: "Tags stored by the last scan of an ImageRepository.",
 		}, []string{"namespace", "name"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dockhand_registry_requests_total",
+			Help: "HTTP requests to registries (token requests and retries included) by host and status code; 0 when no response came.",
+		}, []string{"host", "code"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dockhand_automation_runs_total",
 			Help: "ImageUpdateAutomation runs by outcome.",
@@ -73,12 +81,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Ready condition of each object: 1 True, 0 False, -1 Unknown.",
 		}, []string{"kind", "namespace", "name"}),
 	}
-	for _, c := range []prometheus.Collector{m.scanDuration, m.scans, m.tags, m.runs, m.pullRequests, m.ready} {
+	for _, c := range []prometheus.Collector{m.scanDuration, m.scans, m.tags, m.requests, m.runs, m.pullRequests, m.ready} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// ObserveRegistryRequest counts one HTTP request to a registry; it is the
+// scanner's RequestObserver (scanner.WithRequestObserver).
+func (m *Metrics) ObserveRegistryRequest(host string, code int) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(host, strconv.Itoa(code)).Inc()
 }
 
 // observeScan records a reconcile of an ImageRepository that scanned (or

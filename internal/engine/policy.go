@@ -128,7 +128,8 @@ func (e *Engine) policyRepository(ctx context.Context, store Store, pol *imagev1
 	repo, err := store.GetImageRepository(ctx, ns, ref.Name)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			e.markNotReady(pol, imagev1.DependencyNotReadyReason, fmt.Sprintf("ImageRepository %s/%s not found", ns, ref.Name))
+			// The store's message may say why (a namespace not watched).
+			e.markNotReady(pol, imagev1.DependencyNotReadyReason, err.Error())
 			return nil, requeue(e.opts.DependencyRequeue), false
 		}
 		e.markNotReady(pol, imagev1.DependencyNotReadyReason, err.Error())
