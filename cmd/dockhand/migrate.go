@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
 	"github.com/dockhand-dev/dockhand/internal/crdschema"
+	"github.com/dockhand-dev/dockhand/internal/manifest"
 	"github.com/dockhand-dev/dockhand/updater"
 )
 
@@ -73,7 +73,7 @@ func runMigrate(ctx context.Context, out, errOut io.Writer, opts migrateOptions)
 	if len(opts.paths) == 0 {
 		opts.paths = []string{"."}
 	}
-	files, err := manifestFiles(opts.paths)
+	files, err := manifest.Files(opts.paths)
 	if err != nil {
 		return &exitError{code: exitMigrateInvalid, msg: err.Error()}
 	}
@@ -156,7 +156,7 @@ func migrateBytes(ctx context.Context, v *crdschema.Validator, raw []byte) migra
 		var doc yaml.Node
 		if err := dec.Decode(&doc); err != nil {
 			if !errors.Is(err, io.EOF) {
-				res.problems = append(res.problems, migrateNote{yamlErrorLine(err), "not migrated: parsing YAML: " + err.Error()})
+				res.problems = append(res.problems, migrateNote{manifest.YAMLErrorLine(err), "not migrated: parsing YAML: " + err.Error()})
 			}
 			break
 		}
@@ -312,52 +312,6 @@ func objectName(n *yaml.Node) string {
 		ns = v.Value + "/"
 	}
 	return ns + name
-}
-
-// yamlErrorLine digs the line out of yaml.v3's "yaml: line N: ..." errors.
-func yamlErrorLine(err error) int {
-	var line int
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		fmt.Sscanf(msg[i:], "line %d", &line)
-	}
-	return line
-}
-
-// manifestFiles lists the .yaml, .yml and .json files under paths,
-// skipping hidden directories, in a stable order.
-func manifestFiles(paths []string) ([]string, error) {
-	var files []string
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !info.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if path != p && strings.HasPrefix(d.Name(), ".") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			switch filepath.Ext(path) {
-			case ".yaml", ".yml", ".json":
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return files, nil
 }
 
 // writeInPlace replaces the file's content through a temporary file in the

@@ -117,7 +117,7 @@ func Load(ctx context.Context, paths []string, opts Options) (*Objects, []Proble
 		}
 		opts.Validator = v
 	}
-	files, err := listFiles(paths)
+	files, err := Files(paths)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,7 +132,10 @@ func Load(ctx context.Context, paths []string, opts Options) (*Objects, []Proble
 	return l.objs, l.problems, nil
 }
 
-func listFiles(paths []string) ([]string, error) {
+// Files lists the manifest files Load reads: paths that are files, and the
+// .yaml, .yml and .json files under paths that are directories (walked in
+// lexical order, skipping hidden directories).
+func Files(paths []string) ([]string, error) {
 	var files []string
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -185,7 +188,7 @@ func (l *loader) file(ctx context.Context, name string, raw []byte) {
 			if errors.Is(err, io.EOF) {
 				return
 			}
-			l.problem(Source{File: name, Line: yamlErrorLine(err)}, "", "parsing YAML: %v", err)
+			l.problem(Source{File: name, Line: YAMLErrorLine(err)}, "", "parsing YAML: %v", err)
 			return // the decoder cannot resume after a syntax error
 		}
 		if len(doc.Content) == 0 {
@@ -458,8 +461,9 @@ func fromMap(obj map[string]any, into any) error {
 	return json.Unmarshal(raw, into)
 }
 
-// yamlErrorLine digs the line out of yaml.v3's "yaml: line N: ..." errors.
-func yamlErrorLine(err error) int {
+// YAMLErrorLine digs the line out of yaml.v3's "yaml: line N: ..." errors;
+// 0 when the error names none.
+func YAMLErrorLine(err error) int {
 	msg := err.Error()
 	const marker = "line "
 	i := strings.Index(msg, marker)
