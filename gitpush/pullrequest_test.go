@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
 	"github.com/dockhand-dev/dockhand/fixtures/forge"
+	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
 	"github.com/google/go-cmp/cmp"
 )
 
