@@ -63,6 +63,10 @@ type Auth struct {
 	// InsecureIgnoreHostKey accepts any SSH host key. Default false; only
 	// for tests and throwaway servers, never set from a Secret.
 	InsecureIgnoreHostKey bool
+	// SSHAgent is the socket of an SSH agent (what SSH_AUTH_SOCK names)
+	// whose keys sign in to SSH remotes when Identity is empty. Default
+	// empty: no agent. Never set from a Secret.
+	SSHAgent string
 }
 
 // GitHubApp identifies a GitHub App installation.

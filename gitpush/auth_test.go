@@ -11,10 +11,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +26,7 @@ import (
 	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 func TestSSHAuth(t *testing.T) {
@@ -256,5 +261,118 @@ func TestAuthFromSecret(t *testing.T) {
 	}
 	if _, err := ProxyFromSecret(map[string][]byte{}); err == nil {
 		t.Error("ProxyFromSecret without address: no error")
+	}
+}
+
+// startAgent serves an SSH agent (x/crypto's keyring over the agent
+// protocol) on a Unix socket, holding keys, until the test ends.
+func startAgent(t *testing.T, keys ...[]byte) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "agent") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ring := agent.NewKeyring()
+	for _, k := range keys {
+		raw, err := ssh.ParseRawPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.Add(agent.AddedKey{PrivateKey: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		conns  []net.Conn
+		closed bool
+	)
+	// Clients keep their agent connections open: close them from this end.
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			if closed {
+				conn.Close()
+			}
+			mu.Unlock()
+			wg.Go(func() { _ = agent.ServeAgent(ring, conn) })
+		}
+	})
+	return sock
+}
+
+func TestSSHAgent(t *testing.T) {
+	srv := gitserver.Start(t, gitserver.WithSSH())
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	hosts := []byte(srv.SSH.KnownHosts())
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherPEM, err := ssh.MarshalPrivateKey(other, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		auth    *Auth
+		wantErr bool
+	}{
+		{name: "agent holding the key", auth: &Auth{SSHAgent: startAgent(t, srv.SSH.UserKeyPEM()), KnownHosts: hosts}},
+		{name: "agent holding another key", auth: &Auth{SSHAgent: startAgent(t, pem.EncodeToMemory(otherPEM)), KnownHosts: hosts}, wantErr: true},
+		{name: "empty agent", auth: &Auth{SSHAgent: startAgent(t), KnownHosts: hosts}, wantErr: true},
+		{name: "no agent at the socket", auth: &Auth{SSHAgent: filepath.Join(t.TempDir(), "none.sock"), KnownHosts: hosts}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			branch := "agent-" + strings.ReplaceAll(tc.name, " ", "-")
+			c := newClient(t)
+			res, err := c.Run(t.Context(), Request{
+				Remote: Remote{URL: srv.SSH.URL("app"), Auth: tc.auth}, Commit: testAuthor,
+				Push:   PushOptions{Branch: branch},
+				Change: setFile("app.yaml", "v2\n", "over ssh with an agent"),
+			})
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("Run succeeded, want an error")
+				}
+				t.Logf("error: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got := srv.BranchHead(t, "app", branch); got != res.Commit {
+				t.Errorf("pushed branch = %s, want %s", got, res.Commit)
+			}
+			// A second run reuses the Client's agent connection.
+			if _, err := c.Run(t.Context(), Request{
+				Remote: Remote{URL: srv.SSH.URL("app"), Auth: tc.auth}, Commit: testAuthor,
+				Push:   PushOptions{Branch: branch},
+				Change: setFile("app.yaml", "v3\n", "again"),
+			}); err != nil {
+				t.Fatalf("second Run: %v", err)
+			}
+		})
 	}
 }

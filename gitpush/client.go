@@ -18,8 +18,9 @@ type Client struct {
 	opts   options
 	tokens tokenCache
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	mu     sync.Mutex
+	locks  map[string]*sync.Mutex
+	agents map[string]agentConn // SSH agent connections by socket
 }
 
 type options struct {

@@ -19,6 +19,7 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // Remote is a Git remote and the credentials to reach it.
@@ -113,18 +114,11 @@ func (c *Client) dial(ctx context.Context, r Remote) (*conn, error) {
 		if user == "" {
 			user = "git"
 		}
-		if len(a.Identity) == 0 {
-			return nil, errors.New("ssh remote needs an identity (private key)")
-		}
-		signer, err := parseSSHKey(a.Identity, a.Password)
-		if err != nil {
-			return nil, err
-		}
-		pk := &gitssh.PublicKeys{User: user, Signer: signer}
+		var hostKeys gitssh.HostKeyCallbackHelper
 		hostPort := net.JoinHostPort(ep.Host, strconv.Itoa(portOr(ep.Port, 22)))
 		switch {
 		case a.InsecureIgnoreHostKey:
-			pk.HostKeyCallback = ssh.InsecureIgnoreHostKey() // explicit, documented opt-out
+			hostKeys.HostKeyCallback = ssh.InsecureIgnoreHostKey() // explicit, documented opt-out
 		case len(a.KnownHosts) == 0:
 			return nil, ErrNoKnownHosts
 		default:
@@ -132,9 +126,20 @@ func (c *Client) dial(ctx context.Context, r Remote) (*conn, error) {
 			if err != nil {
 				return nil, err
 			}
-			pk.HostKeyCallback, pk.HostKeyAlgorithms = cb, algos
+			hostKeys.HostKeyCallback, hostKeys.HostKeyAlgorithms = cb, algos
 		}
-		out.auth = pk
+		switch {
+		case len(a.Identity) > 0:
+			signer, err := parseSSHKey(a.Identity, a.Password)
+			if err != nil {
+				return nil, err
+			}
+			out.auth = &gitssh.PublicKeys{User: user, Signer: signer, HostKeyCallbackHelper: hostKeys}
+		case a.SSHAgent != "":
+			out.auth = &gitssh.PublicKeysCallback{User: user, Callback: c.agentSigners(a.SSHAgent), HostKeyCallbackHelper: hostKeys}
+		default:
+			return nil, errors.New("ssh remote needs an identity (private key) or an SSH agent")
+		}
 	case "file":
 		if a.hasCredentials() {
 			return nil, errors.New("credentials given for a local remote")
@@ -151,6 +156,77 @@ func portOr(p, def int) int {
 	}
 	return p
 }
+
+// agentSigners returns the keys of the SSH agent listening on socket, asked
+// at each connection to a remote so that keys added later count. The
+// Client keeps one connection per agent (agent clients are safe for
+// concurrent use) and dials again when it breaks.
+func (c *Client) agentSigners(socket string) func() ([]ssh.Signer, error) {
+	return func() ([]ssh.Signer, error) {
+		signers, err := c.agent(socket).Signers()
+		if err != nil {
+			c.dropAgent(socket)
+			signers, err = c.agent(socket).Signers()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the SSH agent's keys: %w", err)
+		}
+		if len(signers) == 0 {
+			return nil, errors.New("the SSH agent holds no keys")
+		}
+		return signers, nil
+	}
+}
+
+// agent returns the Client's connection to the agent at socket, dialling
+// it if needed; a failed dial gives an agent whose every call fails.
+func (c *Client) agent(socket string) agent.ExtendedAgent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.agents[socket]; ok {
+		return a.client
+	}
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		return failedAgent{fmt.Errorf("connecting to the SSH agent: %w", err)}
+	}
+	if c.agents == nil {
+		c.agents = map[string]agentConn{}
+	}
+	a := agentConn{conn: conn, client: agent.NewClient(conn)}
+	c.agents[socket] = a
+	return a.client
+}
+
+func (c *Client) dropAgent(socket string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.agents[socket]; ok {
+		_ = a.conn.Close()
+		delete(c.agents, socket)
+	}
+}
+
+type agentConn struct {
+	conn   net.Conn
+	client agent.ExtendedAgent
+}
+
+// failedAgent answers every call with the error that kept it from existing.
+type failedAgent struct{ err error }
+
+func (f failedAgent) List() ([]*agent.Key, error)                        { return nil, f.err }
+func (f failedAgent) Sign(ssh.PublicKey, []byte) (*ssh.Signature, error) { return nil, f.err }
+func (f failedAgent) Add(agent.AddedKey) error                           { return f.err }
+func (f failedAgent) Remove(ssh.PublicKey) error                         { return f.err }
+func (f failedAgent) RemoveAll() error                                   { return f.err }
+func (f failedAgent) Lock([]byte) error                                  { return f.err }
+func (f failedAgent) Unlock([]byte) error                                { return f.err }
+func (f failedAgent) Signers() ([]ssh.Signer, error)                     { return nil, f.err }
+func (f failedAgent) SignWithFlags(ssh.PublicKey, []byte, agent.SignatureFlags) (*ssh.Signature, error) {
+	return nil, f.err
+}
+func (f failedAgent) Extension(string, []byte) ([]byte, error) { return nil, f.err }
 
 // parseSSHKey reads a private key; passphrase is used only when the key is
 // encrypted. Errors never include key material or the passphrase.

@@ -21,6 +21,7 @@ const (
 	EnvGitPassword        = "GIT_PASSWORD"             // password for any HTTPS remote (with GIT_USERNAME)
 	EnvGitBearerToken     = "GIT_BEARER_TOKEN"         // sent as Authorization: Bearer to any HTTPS remote
 	EnvGitSSHKeyFile      = "GIT_SSH_KEY_FILE"         // private key for SSH remotes
+	EnvSSHAuthSock        = "SSH_AUTH_SOCK"            // the SSH agent, when no key file is named
 	EnvGitSSHPassphrase   = "GIT_SSH_KEY_PASSPHRASE"   // passphrase of that key
 	EnvGitSSHKnownHosts   = "GIT_SSH_KNOWN_HOSTS_FILE" // known_hosts for SSH remotes
 	defaultKnownHostsFile = ".ssh/known_hosts"         // under the home directory
@@ -39,11 +40,11 @@ var defaultSSHKeys = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
 //     x-access-token on GitHub, oauth2 on GitLab, git elsewhere); else
 //     GIT_USERNAME and GIT_PASSWORD; else GIT_BEARER_TOKEN as a bearer
 //     token. Tokens are also what pull requests are opened with.
-//   - SSH (ssh:// and git@host:path): the key in GIT_SSH_KEY_FILE, else the
-//     first of ~/.ssh/id_ed25519, id_ecdsa and id_rsa, with the passphrase
-//     in GIT_SSH_KEY_PASSPHRASE; host keys are checked against
-//     GIT_SSH_KNOWN_HOSTS_FILE, else ~/.ssh/known_hosts. The SSH agent is
-//     not used.
+//   - SSH (ssh:// and git@host:path): the key in GIT_SSH_KEY_FILE, else
+//     the keys of the SSH agent at SSH_AUTH_SOCK, else the first of
+//     ~/.ssh/id_ed25519, id_ecdsa and id_rsa; a key's passphrase is in
+//     GIT_SSH_KEY_PASSPHRASE. Host keys are checked against
+//     GIT_SSH_KNOWN_HOSTS_FILE, else ~/.ssh/known_hosts.
 //   - Plain http:// and file:// remotes get nothing: credentials are never
 //     sent in clear text.
 //
@@ -60,7 +61,10 @@ func GitAuthFromEnv(getenv func(string) string, home string) (func(remoteURL str
 		passphrase: getenv(EnvGitSSHPassphrase),
 	}
 	var err error
-	if e.identity, err = readFirst(getenv(EnvGitSSHKeyFile), home, prefixed(".ssh", defaultSSHKeys)...); err != nil {
+	keyFile, sock := getenv(EnvGitSSHKeyFile), getenv(EnvSSHAuthSock)
+	if keyFile == "" && sock != "" {
+		e.agent = sock
+	} else if e.identity, err = readFirst(keyFile, home, prefixed(".ssh", defaultSSHKeys)...); err != nil {
 		return nil, fmt.Errorf("reading the SSH key in %s: %w", EnvGitSSHKeyFile, err)
 	}
 	if e.knownHosts, err = readFirst(getenv(EnvGitSSHKnownHosts), home, defaultKnownHostsFile); err != nil {
@@ -75,6 +79,7 @@ type gitEnv struct {
 	bearer                string
 	identity, knownHosts  []byte
 	passphrase            string
+	agent                 string // SSH agent socket
 }
 
 func (e gitEnv) auth(remoteURL string) *gitpush.Auth {
@@ -108,6 +113,9 @@ func (e gitEnv) auth(remoteURL string) *gitpush.Auth {
 	case "ssh":
 		if len(e.identity) > 0 {
 			return &gitpush.Auth{Identity: e.identity, Password: e.passphrase, KnownHosts: e.knownHosts}
+		}
+		if e.agent != "" {
+			return &gitpush.Auth{SSHAgent: e.agent, KnownHosts: e.knownHosts}
 		}
 	}
 	return nil

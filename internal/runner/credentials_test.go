@@ -52,6 +52,10 @@ func TestGitAuthFromEnv(t *testing.T) {
 		{"scp-like, explicit key and passphrase", map[string]string{"GIT_SSH_KEY_FILE": explicitKey, "GIT_SSH_KEY_PASSPHRASE": "pp"},
 			"git@example.com:org/fleet.git",
 			&gitpush.Auth{Identity: []byte("deploy key"), Password: "pp", KnownHosts: []byte("home known hosts")}},
+		{"ssh agent before default keys", map[string]string{"SSH_AUTH_SOCK": "/run/agent.sock"}, "ssh://git@example.com/org/fleet.git",
+			&gitpush.Auth{SSHAgent: "/run/agent.sock", KnownHosts: []byte("home known hosts")}},
+		{"explicit key before the agent", map[string]string{"SSH_AUTH_SOCK": "/run/agent.sock", "GIT_SSH_KEY_FILE": explicitKey}, "ssh://git@example.com/org/fleet.git",
+			&gitpush.Auth{Identity: []byte("deploy key"), KnownHosts: []byte("home known hosts")}},
 		{"local path", map[string]string{"GIT_TOKEN": "t"}, "/srv/git/fleet.git", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
