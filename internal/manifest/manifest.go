@@ -1,7 +1,9 @@
 // Package manifest loads the objects dockhand works on from YAML files, for
 // running without a cluster: ImageRepository, ImagePolicy and
 // ImageUpdateAutomation of image.dockhand.dev/v1 or Flux's
-// image.toolkit.fluxcd.io/v1, Flux GitRepository objects, and Secrets.
+// image.toolkit.fluxcd.io/v1, Flux GitRepository objects, Secrets, and the
+// ServiceAccounts (imagePullSecrets) and Namespaces (labels, for
+// spec.accessFrom) the image objects refer to.
 //
 // Files may hold several documents and kind: List objects; documents of other
 // kinds (Deployments, Kustomizations, ...) are skipped, so a whole
@@ -26,6 +28,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -78,6 +81,8 @@ type Objects struct {
 	Automations     []*imagev1.ImageUpdateAutomation
 	GitRepositories []*unstructured.Unstructured
 	Secrets         []*corev1.Secret
+	ServiceAccounts []*corev1.ServiceAccount
+	Namespaces      []*corev1.Namespace
 
 	sources map[string]Source
 }
@@ -244,6 +249,16 @@ func (l *loader) node(ctx context.Context, file string, n *yaml.Node) {
 		l.gitRepository(src, n, label, obj)
 	case apiVersion == "v1" && kind == "Secret":
 		l.secret(src, label, obj)
+	case apiVersion == "v1" && kind == "ServiceAccount":
+		var sa corev1.ServiceAccount
+		if l.core(src, label, obj, &sa, &sa.ObjectMeta) {
+			l.objs.ServiceAccounts = append(l.objs.ServiceAccounts, &sa)
+		}
+	case apiVersion == "v1" && kind == "Namespace":
+		var ns corev1.Namespace
+		if l.core(src, label, obj, &ns, &ns.ObjectMeta) {
+			l.objs.Namespaces = append(l.objs.Namespaces, &ns)
+		}
 	}
 }
 
@@ -255,7 +270,7 @@ func relevant(apiVersion, kind string) bool {
 	case FluxSourceAPIVersion:
 		return kind == "GitRepository"
 	case "v1":
-		return kind == "Secret"
+		return kind == "Secret" || kind == "ServiceAccount" || kind == "Namespace"
 	}
 	return false
 }
@@ -347,6 +362,25 @@ func (l *loader) secret(src Source, label string, obj map[string]any) {
 	if l.remember(src, label, "Secret", s.Namespace, s.Name) {
 		l.objs.Secrets = append(l.objs.Secrets, &s)
 	}
+}
+
+// core decodes a core object that needs no more checks than a name, and
+// remembers it; false when it is a problem.
+func (l *loader) core(src Source, label string, obj map[string]any, into any, meta *metav1.ObjectMeta) bool {
+	if err := fromMap(obj, into); err != nil {
+		l.problem(src, label, "decoding: %v", err)
+		return false
+	}
+	if meta.Name == "" {
+		l.problem(src, label, "metadata.name: Required value")
+		return false
+	}
+	kind, _ := obj["kind"].(string)
+	ns := meta.Namespace
+	if kind == "Namespace" {
+		ns, meta.Namespace = "", "" // not namespaced
+	}
+	return l.remember(src, label, kind, ns, meta.Name)
 }
 
 // fieldMessage renders a field error without repeating the field twice.

@@ -45,6 +45,12 @@ func TestLoadValid(t *testing.T) {
 	if diff := cmp.Diff(map[string][]byte{"username": []byte("bot"), "password": []byte("hunter2")}, objs.Secrets[0].Data); diff != "" {
 		t.Errorf("Secret data (-want +got):\n%s", diff)
 	}
+	if got := len(objs.ServiceAccounts); got != 1 || objs.ServiceAccounts[0].ImagePullSecrets[0].Name != "regcred" {
+		t.Errorf("ServiceAccounts = %v, want apps/scanner with regcred", objs.ServiceAccounts)
+	}
+	if got := len(objs.Namespaces); got != 1 || objs.Namespaces[0].Namespace != "" || objs.Namespaces[0].Labels["team"] != "web" {
+		t.Errorf("Namespaces = %v, want apps labelled team=web and no namespace of its own", objs.Namespaces)
+	}
 	src, ok := objs.SourceOf("ImagePolicy", "default", "worker")
 	if want := (Source{File: "testdata/valid/nested/ours.yaml", Line: 22}); !ok || src != want {
 		t.Errorf("SourceOf(worker) = %v, %v; want %v", src, ok, want)

@@ -45,19 +45,23 @@ type store struct {
 	autos map[string]*imagev1.ImageUpdateAutomation // by namespace/name
 
 	// Read-only after newStore.
-	gitRepos map[string]*unstructured.Unstructured
-	secrets  map[string]*corev1.Secret
+	gitRepos   map[string]*unstructured.Unstructured
+	secrets    map[string]*corev1.Secret
+	sas        map[string][]string          // imagePullSecrets by namespace/name
+	namespaces map[string]map[string]string // labels by name
 }
 
 var _ engine.Store = (*store)(nil)
 
 func newStore(objs *manifest.Objects) *store {
 	s := &store{
-		repos:    map[string]*imagev1.ImageRepository{},
-		pols:     map[string]*imagev1.ImagePolicy{},
-		autos:    map[string]*imagev1.ImageUpdateAutomation{},
-		gitRepos: map[string]*unstructured.Unstructured{},
-		secrets:  map[string]*corev1.Secret{},
+		repos:      map[string]*imagev1.ImageRepository{},
+		pols:       map[string]*imagev1.ImagePolicy{},
+		autos:      map[string]*imagev1.ImageUpdateAutomation{},
+		gitRepos:   map[string]*unstructured.Unstructured{},
+		secrets:    map[string]*corev1.Secret{},
+		sas:        map[string][]string{},
+		namespaces: map[string]map[string]string{},
 	}
 	for _, o := range objs.Repositories {
 		s.repos[nsName(o.Namespace, o.Name)] = o.DeepCopy()
@@ -73,6 +77,16 @@ func newStore(objs *manifest.Objects) *store {
 	}
 	for _, o := range objs.Secrets {
 		s.secrets[nsName(o.Namespace, o.Name)] = o.DeepCopy()
+	}
+	for _, o := range objs.ServiceAccounts {
+		names := make([]string, 0, len(o.ImagePullSecrets))
+		for _, r := range o.ImagePullSecrets {
+			names = append(names, r.Name)
+		}
+		s.sas[nsName(o.Namespace, o.Name)] = names
+	}
+	for _, o := range objs.Namespaces {
+		s.namespaces[o.Name] = maps.Clone(o.Labels)
 	}
 	return s
 }
@@ -115,16 +129,25 @@ func (s *store) GetSecretData(_ context.Context, namespace, name string) (map[st
 	return maps.Clone(sec.Data), nil
 }
 
-// GetServiceAccountPullSecrets implements engine.Store. Service accounts
-// are not read from files: every one is missing.
+// GetServiceAccountPullSecrets implements engine.Store over the
+// ServiceAccounts in the files.
 func (s *store) GetServiceAccountPullSecrets(_ context.Context, namespace, name string) ([]string, error) {
-	return nil, notFound("ServiceAccount", namespace, name)
+	names, ok := s.sas[nsName(namespace, name)]
+	if !ok {
+		return nil, notFound("ServiceAccount", namespace, name)
+	}
+	return slices.Clone(names), nil
 }
 
-// GetNamespaceLabels implements engine.Store. Namespaces are not read from
-// files: every one is missing, which the engine reads as no labels.
+// GetNamespaceLabels implements engine.Store over the Namespaces in the
+// files; a namespace not in them is missing, which the engine reads as no
+// labels.
 func (s *store) GetNamespaceLabels(_ context.Context, namespace string) (map[string]string, error) {
-	return nil, notFound("Namespace", "", namespace)
+	labels, ok := s.namespaces[namespace]
+	if !ok {
+		return nil, notFound("Namespace", "", namespace)
+	}
+	return maps.Clone(labels), nil
 }
 
 // GetGitRepository implements engine.Store.
