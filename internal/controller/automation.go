@@ -62,7 +62,24 @@ func (r *automationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	before := auto.DeepCopy()
 	out := r.engine.ReconcileAutomation(ctx, r.store, auto)
 	r.metrics.observeRun(before, auto)
-	return r.finish(ctx, before, auto, out)
+	res, err := r.finish(ctx, before, auto, out)
+	r.announcePush(before, auto)
+	return res, err
+}
+
+// announcePush records an Event for each new commit pushed, as Flux does,
+// so that notifications can tell people what changed in their repository;
+// Ready stays True across pushes and says nothing of them.
+func (r *automationReconciler) announcePush(before, auto *imagev1.ImageUpdateAutomation) {
+	commit := auto.Status.LastPushCommit
+	if r.recorder == nil || commit == "" || commit == before.Status.LastPushCommit {
+		return
+	}
+	note := "pushed commit " + commit
+	if h := auto.Status.History; len(h) > 0 && h[0].Commit == commit {
+		note = h[0].Message
+	}
+	r.event(auto, true, string(imagev1.RunPushed), note)
 }
 
 // automationsSelecting maps an ImagePolicy to the automations of its

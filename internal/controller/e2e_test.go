@@ -130,6 +130,12 @@ func TestNewTagIsPushed(t *testing.T) {
 	p.waitForFile(t, "1.1.0")
 
 	head := p.git.BranchHead(t, "fleet", "main")
+	eventually(t, "a Pushed event", func() error {
+		if got := eventsFor(t, p.auto); !slices.Contains(got, "Normal/"+string(imagev1.RunPushed)) {
+			return fmt.Errorf("events = %v", got)
+		}
+		return nil
+	})
 	eventually(t, "automation status names the pushed commit", func() error {
 		if err := fetch(t, p.auto); err != nil {
 			return err
