@@ -171,15 +171,20 @@ func (p *Policy) message(i, n int) string {
 	}
 	switch i {
 	case idxNoFilterMatch:
-		return "not matching pattern " + strconv.Quote(p.filter.re.String())
+		return "not matching pattern " + quoted(p.filter.re.String())
 	case idxNotSemVer:
 		return plural("not a semantic version", "not semantic versions")
 	case idxPreRelease:
-		return plural("pre-release", "pre-releases") + " excluded by range " + strconv.Quote(p.semver.text)
+		return plural("pre-release", "pre-releases") + " excluded by range " + quoted(p.semver.text)
 	case idxOutsideRange:
-		return "outside range " + strconv.Quote(p.semver.text)
+		return "outside range " + quoted(p.semver.text)
 	case idxNotNumber:
 		return plural("not a number", "not numbers")
 	}
 	return string(reasonOrder[i])
 }
+
+// quoted puts a pattern or range between double quotes as it was written:
+// Go's escaping would double every backslash of a regular expression and
+// show people a pattern they did not write.
+func quoted(s string) string { return `"` + s + `"` }

@@ -31,12 +31,12 @@ func TestDiagnostics(t *testing.T) {
 			opts: []policy.Option{policy.WithSemVer("^1.0"), policy.WithFilterTags(`^v?\d`, "")},
 			tags: []string{"2.0.0", "1.1.0-rc.1", "1.x", "latest", "1.0.0", "0.1.0"},
 			want: policy.Diagnostics{Tags: 6, Candidates: 1, Ignored: []policy.Ignored{
-				{Reason: policy.ReasonNoFilterMatch, Count: 1, Examples: []string{"latest"}, Message: `not matching pattern "^v?\\d"`},
+				{Reason: policy.ReasonNoFilterMatch, Count: 1, Examples: []string{"latest"}, Message: `not matching pattern "^v?\d"`},
 				{Reason: policy.ReasonNotSemVer, Count: 1, Examples: []string{"1.x"}, Message: "not a semantic version"},
 				{Reason: policy.ReasonPreRelease, Count: 1, Examples: []string{"1.1.0-rc.1"}, Message: `pre-release excluded by range "^1.0"`},
 				{Reason: policy.ReasonOutsideRange, Count: 2, Examples: []string{"2.0.0", "0.1.0"}, Message: `outside range "^1.0"`},
 			}},
-			str: `5 of 6 tags ignored: 1 not matching pattern "^v?\\d" (latest), 1 not a semantic version (1.x), ` +
+			str: `5 of 6 tags ignored: 1 not matching pattern "^v?\d" (latest), 1 not a semantic version (1.x), ` +
 				`1 pre-release excluded by range "^1.0" (1.1.0-rc.1), 2 outside range "^1.0" (2.0.0, 0.1.0)`,
 		},
 		{

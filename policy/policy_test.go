@@ -219,7 +219,7 @@ func TestResultValue(t *testing.T) {
 		Value: "200",
 		Diagnostics: policy.Diagnostics{Tags: 3, Candidates: 2, Ignored: []policy.Ignored{{
 			Reason: policy.ReasonNoFilterMatch, Count: 1, Examples: []string{"latest"},
-			Message: `not matching pattern "^main-[a-f0-9]+-(?P<ts>\\d+)$"`,
+			Message: `not matching pattern "^main-[a-f0-9]+-(?P<ts>\d+)$"`,
 		}}},
 	}
 	if diff := cmp.Diff(want, res); diff != "" {

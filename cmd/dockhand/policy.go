@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -193,9 +192,7 @@ func printPolicyEval(out io.Writer, format, id string, res policy.Result, select
 	}
 	switch format {
 	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(result)
+		return writeJSON(out, result)
 	case "yaml":
 		b, err := yaml.Marshal(result)
 		if err != nil {

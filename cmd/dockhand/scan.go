@@ -224,9 +224,12 @@ func runScan(ctx context.Context, out io.Writer, opts scanOptions) error {
 	return nil
 }
 
+// writeJSON prints v indented, without escaping <, > and & (ranges and
+// patterns are full of them, and nobody embeds this output in HTML).
 func writeJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
