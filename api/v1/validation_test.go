@@ -250,6 +250,16 @@ func TestInvalidObjectsRejected(t *testing.T) {
 			unstructured.RemoveNestedField(u, "spec", "git")
 		}, "spec", "one of spec.sourceRef or spec.git.remote must be set"},
 
+		// ImageUpdateAutomation: a pull request is opened from push.branch.
+		{"pullRequest without push", auto, func(u map[string]any) {
+			unstructured.RemoveNestedField(u, "spec", "git", "push")
+			set(u, "spec.git.pullRequest", map[string]any{"provider": "github"})
+		}, "spec.git.pullRequest", "needs spec.git.push.branch"},
+		{"pullRequest without push.branch", auto, func(u map[string]any) {
+			set(u, "spec.git.push", map[string]any{"refspec": "HEAD:refs/heads/auto"})
+			set(u, "spec.git.pullRequest", map[string]any{"provider": "github"})
+		}, "spec.git.pullRequest", "needs spec.git.push.branch"},
+
 		// ImageUpdateAutomation: update.path.
 		{"update.path absolute", auto, func(u map[string]any) {
 			set(u, "spec.update.path", "/etc/manifests")

@@ -147,6 +147,20 @@ spec:
 			wantField: "spec.update.path",
 		},
 		{
+			name: "pull request without push branch",
+			doc: `
+apiVersion: image.dockhand.dev/v1
+kind: ImageUpdateAutomation
+metadata: {name: app}
+spec:
+  interval: 5m
+  sourceRef: {kind: GitRepository, name: repo}
+  git:
+    commit: {author: {email: bot@example.com}}
+    pullRequest: {provider: github}`,
+			wantField: "spec.git.pullRequest",
+		},
+		{
 			name: "missing name",
 			doc: `
 apiVersion: image.dockhand.dev/v1
