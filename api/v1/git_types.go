@@ -3,7 +3,7 @@ package v1
 // GitSpec holds everything about the Git side of an automation: where the
 // repository is (git.remote, when spec.sourceRef is not used), what to check
 // out, how to commit, where to push and whether to open a pull request.
-// +kubebuilder:validation:XValidation:rule="!has(self.pullRequest) || (has(self.push) && size(self.push.branch) > 0)",message="spec.git.pullRequest needs spec.git.push.branch, the branch the pull request is opened from",fieldPath=".pullRequest"
+// +kubebuilder:validation:XValidation:rule="!has(self.pullRequest) || (has(self.push) && has(self.push.branch) && size(self.push.branch) > 0)",message="spec.git.pullRequest needs spec.git.push.branch, the branch the pull request is opened from",fieldPath=".pullRequest"
 type GitSpec struct {
 	// Remote gives the Git repository directly, for users without Flux's
 	// GitRepository. Exactly one of spec.sourceRef and spec.git.remote must
