@@ -111,7 +111,10 @@ func rewrite(file string, src []byte, res *resolver) fileEdit {
 	}
 	out = append(out, src[prev:]...)
 
-	if err := verify(docs, out, splices); err != nil {
+	if !verifyLines(src, lines, splices) {
+		err = verify(docs, out, splices)
+	}
+	if err != nil {
 		fe.failed = true
 		fe.diags = append(fe.diags, Diagnostic{File: file, Line: splices[0].target.line, Severity: SeverityError,
 			Message: "internal error: the updated file would not read back as intended (" + err.Error() + "); file left unchanged"})
@@ -505,6 +508,70 @@ func locateQuoted(src []byte, p int, value string, quote byte) (splice, error) {
 		return splice{}, errNotFound
 	}
 	return splice{start: p, end: e}, nil
+}
+
+// verifyLines is the cheap form of verify, for the usual case: each splice
+// replaces a one-line scalar in block context, alone on its line. It parses
+// each such line alone, before and after the splice, and checks that the
+// two hold the same nodes but for the marked value, which reads as the new
+// value. A splice confined to one line that keeps that line's structure
+// cannot change how any other line reads (block structure follows lines and
+// indentation, and locate has already checked that the old bytes are the
+// whole old token). It returns false when it cannot tell (a flow
+// collection, a tagged or anchored value, two splices on one line, a line
+// that does not parse alone, or any difference), and the caller falls back
+// to verify, which parses the whole file.
+func verifyLines(src []byte, lines []int, splices []splice) bool {
+	for i, sp := range splices {
+		t := sp.target
+		if t.flow || t.node.Anchor != "" || t.node.Style&yaml.TaggedStyle != 0 {
+			return false
+		}
+		start := lines[t.node.Line-1]
+		end := bytes.IndexByte(src[sp.start:], '\n')
+		if end < 0 {
+			end = len(src)
+		} else {
+			end += sp.start
+		}
+		if sp.end > end || (i > 0 && splices[i-1].end > start) || (i+1 < len(splices) && splices[i+1].start < end) {
+			return false
+		}
+		before := src[start:end]
+		after := make([]byte, 0, len(before)+len(sp.text))
+		after = append(after, src[start:sp.start]...)
+		after = append(after, sp.text...)
+		after = append(after, src[sp.end:end]...)
+		var a, b yaml.Node
+		if yaml.Unmarshal(before, &a) != nil || yaml.Unmarshal(after, &b) != nil {
+			return false
+		}
+		column := utf8.RuneCount(src[start:sp.start]) + 1
+		if t.node.Line == 1 && bytes.HasPrefix(src, []byte("\xEF\xBB\xBF")) {
+			column-- // the parser does not count the byte order mark
+		}
+		old := scalarAt(&a, column)
+		if old == nil || old.Value != t.node.Value || old.Style != t.node.Style {
+			return false
+		}
+		if sameNode(&a, &b, map[*yaml.Node]*target{old: t}) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// scalarAt finds the scalar starting at column of line 1 in a parsed line.
+func scalarAt(n *yaml.Node, column int) *yaml.Node {
+	if n.Kind == yaml.ScalarNode && n.Line == 1 && n.Column == column {
+		return n
+	}
+	for _, c := range n.Content {
+		if f := scalarAt(c, column); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // verify parses the updated content and checks that it holds the same

@@ -103,3 +103,55 @@ func TestResultErrors(t *testing.T) {
 		t.Errorf("ObjectIdentifier accessors of %+v", id)
 	}
 }
+
+// TestVerifyLines checks the cheap per-line check: it accepts a one-line
+// block scalar replaced by a token that reads as the new value, and declines
+// (so that the whole file is checked) everything else.
+func TestVerifyLines(t *testing.T) {
+	tests := []struct {
+		name, src, text, value string
+		want                   bool
+	}{
+		{"plain value", "a:\n  image: x:1 # c\nb: 2\n", "x:2", "x:2", true},
+		{"quoted value", "- image: \"x:1\" # c\n", `"x:2"`, "x:2", true},
+		{"sequence item", "images:\n  - x:1 # c\n", "x:2", "x:2", true},
+		{"CRLF line", "a: x:1 # c\r\nb: 2\r\n", "x:2", "x:2", true},
+		{"token that reads as another value", "a: x:1 # c\n", "x:2", "x:3", false},
+		{"token that changes the structure", "a: x:1 # c\n", "k: v", "k: v", false},
+		{"token that swallows the comment", "a: x:1 # c\n", "\"x:2", "x:2", false},
+		{"flow collection", "a: [x:1] # c\n", "x:2", "x:2", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := []byte(tt.src)
+			docs, err := parseDocuments(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := "x:1"
+			var node *yaml.Node
+			var find func(n *yaml.Node)
+			find = func(n *yaml.Node) {
+				if n.Kind == yaml.ScalarNode && n.Value == old && node == nil {
+					node = n
+				}
+				for _, c := range n.Content {
+					find(c)
+				}
+			}
+			find(docs[0])
+			if node == nil {
+				t.Fatalf("no scalar %q in %q", old, tt.src)
+			}
+			tg := &target{node: node, line: node.Line, flow: strings.Contains(tt.src, "["), value: tt.value}
+			sp, msg := locate(src, lineStarts(src), tg)
+			if msg != "" {
+				t.Fatalf("locate: %s", msg)
+			}
+			sp.text = tt.text
+			if got := verifyLines(src, lineStarts(src), []splice{sp}); got != tt.want {
+				t.Errorf("verifyLines(%q with %q) = %v, want %v", tt.src, tt.text, got, tt.want)
+			}
+		})
+	}
+}
