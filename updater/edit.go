@@ -537,13 +537,18 @@ func verifyLines(src []byte, lines []int, splices []splice) bool {
 		if sp.end > end || (i > 0 && splices[i-1].end > start) || (i+1 < len(splices) && splices[i+1].start < end) {
 			return false
 		}
-		before := src[start:end]
-		after := make([]byte, 0, len(before)+len(sp.text))
-		after = append(after, src[start:sp.start]...)
-		after = append(after, sp.text...)
-		after = append(after, src[sp.end:end]...)
+		// Both lines as two documents of one stream: one parser for both.
+		line := src[start:end]
+		stream := make([]byte, 0, 2*len(line)+len(sp.text)+8)
+		stream = append(stream, line...)
+		stream = append(stream, "\n---\n"...)
+		stream = append(stream, src[start:sp.start]...)
+		stream = append(stream, sp.text...)
+		stream = append(stream, src[sp.end:end]...)
+		stream = append(stream, '\n')
+		dec := yaml.NewDecoder(bytes.NewReader(stream))
 		var a, b yaml.Node
-		if yaml.Unmarshal(before, &a) != nil || yaml.Unmarshal(after, &b) != nil {
+		if dec.Decode(&a) != nil || dec.Decode(&b) != nil {
 			return false
 		}
 		column := utf8.RuneCount(src[start:sp.start]) + 1
