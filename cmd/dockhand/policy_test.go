@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
@@ -21,8 +22,14 @@ const policyTestdata = "testdata/policy"
 // and the exit status main would use.
 func runPolicyCmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCommand(t, newPolicyCmd(), stdin, args...)
+}
+
+// runCommand runs cmd with args and stdin, returning stdout, stderr and the
+// exit status main would use; an error that is not an *exitError fails t.
+func runCommand(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := newPolicyCmd()
 	cmd.SetArgs(args)
 	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetOut(&out)
@@ -35,7 +42,7 @@ func runPolicyCmd(t *testing.T, stdin string, args ...string) (stdout, stderr st
 		code = e.code
 		errOut.WriteString(e.msg)
 	default:
-		t.Fatalf("policy %s: error %v is not an *exitError", strings.Join(args, " "), err)
+		t.Fatalf("%s %s: error %v is not an *exitError", cmd.Name(), strings.Join(args, " "), err)
 	}
 	return out.String(), errOut.String(), code
 }

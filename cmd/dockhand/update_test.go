@@ -19,23 +19,7 @@ const updateTestdata = "testdata/update"
 // and the exit status main would use.
 func runUpdateCmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := newUpdateCmd()
-	cmd.SetArgs(args)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.ExecuteContext(t.Context())
-	switch e, ok := asExitError(err); {
-	case err == nil:
-	case ok:
-		code = e.code
-		errOut.WriteString(e.msg)
-	default:
-		t.Fatalf("update %s: error %v is not an *exitError", strings.Join(args, " "), err)
-	}
-	return out.String(), errOut.String(), code
+	return runCommand(t, newUpdateCmd(), stdin, args...)
 }
 
 // copyRepo copies testdata/update/<name> to a temporary directory.
