@@ -47,10 +47,42 @@ func Apply(ctx context.Context, root string, policies map[string]Ref, opts ...Op
 	return r.execute()
 }
 
-// job is a file to read.
+// job is a file to read: a walked file is its directory and name, its
+// paths built only when needed; a warm run's job has its paths set.
 type job struct {
-	rel string // slash-separated, relative to the root
-	abs string
+	dir  *dirPath
+	name string
+	rel  string // slash-separated, relative to the root
+	abs  string
+	gone bool // the file no longer qualifies: the worker only records that
+}
+
+// relPath returns the file's path relative to the root, in slash form.
+func (j *job) relPath() string {
+	if j.dir == nil {
+		return j.rel
+	}
+	return j.dir.child(j.name)
+}
+
+// absPath returns the file's absolute path.
+func (j *job) absPath() string {
+	if j.dir == nil {
+		return j.abs
+	}
+	return j.dir.abs + string(filepath.Separator) + j.name
+}
+
+// appendCName appends the file's absolute path and a NUL byte to b.
+func (j *job) appendCName(b []byte) []byte {
+	if j.dir == nil {
+		b = append(b, j.abs...)
+	} else {
+		b = append(b, j.dir.abs...)
+		b = append(b, filepath.Separator)
+		b = append(b, j.name...)
+	}
+	return append(b, 0)
 }
 
 // outcome is what happened to one file.
@@ -199,7 +231,11 @@ func (r *run) execute() (Result, error) {
 	if err := r.ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	var all []outcome
+	n := 0
+	for _, rs := range results {
+		n += len(rs)
+	}
+	all := make([]outcome, 0, n)
 	for _, rs := range results {
 		all = append(all, rs...)
 	}
@@ -238,30 +274,23 @@ func (r *run) walk(ctx context.Context, jobs chan<- job) error {
 	if ignored {
 		return nil
 	}
-	return r.walkDir(ctx, r.sub, splitPath(r.sub), rules, jobs)
+	return r.walkDir(ctx, &dirPath{rel: r.sub, abs: r.abs(r.sub)}, splitPath(r.sub), rules, &dirScratch{}, jobs)
 }
 
-func (r *run) walkDir(ctx context.Context, rel string, comps []string, rules *ignoreRules, jobs chan<- job) error {
+func (r *run) walkDir(ctx context.Context, dir *dirPath, comps []string, rules *ignoreRules, scratch *dirScratch, jobs chan<- job) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dirAbs := r.abs(rel)
-	f, err := os.Open(dirAbs)
+	entries, err := readDir(dir.abs, scratch)
 	if err != nil {
-		r.note(Diagnostic{File: rel, Severity: SeverityError, Message: "cannot read directory: " + err.Error()})
-		return nil
-	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		r.note(Diagnostic{File: rel, Severity: SeverityError, Message: "cannot read directory: " + err.Error()})
+		r.note(Diagnostic{File: dir.rel, Severity: SeverityError, Message: "cannot read directory: " + err.Error()})
 		return nil
 	}
 	for _, e := range entries {
-		if e.Name() == IgnoreFile && e.Type().IsRegular() {
-			data, err := os.ReadFile(filepath.Join(dirAbs, IgnoreFile))
+		if e.name == IgnoreFile && e.typ.IsRegular() {
+			data, err := os.ReadFile(filepath.Join(dir.abs, IgnoreFile))
 			if err != nil {
-				r.note(Diagnostic{File: path.Join(rel, IgnoreFile), Severity: SeverityError, Message: "cannot read: " + err.Error()})
+				r.note(Diagnostic{File: dir.child(IgnoreFile), Severity: SeverityError, Message: "cannot read: " + err.Error()})
 				break
 			}
 			rules = rules.with(data, comps)
@@ -272,31 +301,30 @@ func (r *run) walkDir(ctx context.Context, rel string, comps []string, rules *ig
 	child := make([]string, len(comps)+1)
 	copy(child, comps)
 	for _, e := range entries {
-		name := e.Name()
+		name := e.name
 		if name == ".git" {
 			continue
 		}
-		typ := e.Type()
-		childRel := path.Join(rel, name)
 		child[len(comps)] = name
 		switch {
-		case typ.IsDir():
+		case e.typ.IsDir():
 			if rules.match(child, true) {
 				continue
 			}
-			if err := r.walkDir(ctx, childRel, slices.Clone(child), rules, jobs); err != nil {
+			sub := &dirPath{rel: dir.child(name), abs: filepath.Join(dir.abs, name)}
+			if err := r.walkDir(ctx, sub, slices.Clone(child), rules, scratch, jobs); err != nil {
 				return err
 			}
-		case typ&fs.ModeSymlink != 0:
+		case e.typ&fs.ModeSymlink != 0:
 			if eligible(name) && !rules.match(child, false) {
-				r.checkSymlink(childRel)
+				r.checkSymlink(dir.child(name))
 			}
-		case typ.IsRegular():
+		case e.typ.IsRegular():
 			if !eligible(name) || rules.match(child, false) {
 				continue
 			}
 			select {
-			case jobs <- job{rel: childRel, abs: filepath.Join(dirAbs, name)}:
+			case jobs <- job{dir: dir, name: name}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -341,10 +369,7 @@ func (r *run) warmJobs(ctx context.Context, jobs chan<- job) error {
 		if err != nil {
 			return err
 		}
-		j := job{rel: p, abs: r.abs(p)}
-		if !ok {
-			j.abs = "" // tells the worker the file is gone
-		}
+		j := job{rel: p, abs: r.abs(p), gone: !ok}
 		select {
 		case jobs <- j:
 		case <-ctx.Done():
@@ -406,28 +431,32 @@ func (r *run) qualifies(rel string, ic *ignoreCache, dirs map[string]bool) (bool
 // work reads and updates the files of jobs until there are no more.
 func (r *run) work(ctx context.Context, jobs <-chan job) (out []outcome, reads int) {
 	buf := make([]byte, 0, 64<<10)
+	var cname []byte
+	sc := &scratch{}
 	for j := range jobs {
 		if ctx.Err() != nil {
 			continue // drain
 		}
-		if j.abs == "" {
-			out = append(out, outcome{rel: j.rel, gone: true})
+		if j.gone {
+			out = append(out, outcome{rel: j.relPath(), gone: true})
 			continue
 		}
 		var err error
-		buf, err = readInto(j.abs, buf[:0])
+		cname = j.appendCName(cname[:0])
+		buf, err = readInto(cname, buf[:0])
 		if err != nil {
+			rel := j.relPath()
 			if errors.Is(err, fs.ErrNotExist) {
-				out = append(out, outcome{rel: j.rel, gone: true})
+				out = append(out, outcome{rel: rel, gone: true})
 				continue
 			}
 			// Unknown content: marked, without a hash, so read again.
-			out = append(out, outcome{rel: j.rel, read: true, entry: IndexEntry{HasMarkers: true},
-				diags: []Diagnostic{{File: j.rel, Severity: SeverityError, Message: "cannot read: " + err.Error()}}})
+			out = append(out, outcome{rel: rel, read: true, entry: IndexEntry{HasMarkers: true},
+				diags: []Diagnostic{{File: rel, Severity: SeverityError, Message: "cannot read: " + err.Error()}}})
 			continue
 		}
 		reads++
-		if oc, ok := r.process(j, buf); ok {
+		if oc, ok := r.process(&j, buf, sc); ok {
 			out = append(out, oc)
 		}
 	}
@@ -436,12 +465,13 @@ func (r *run) work(ctx context.Context, jobs <-chan job) (out []outcome, reads i
 
 // process updates one file's content. It returns false for a file without
 // marker text when no index is kept: there is nothing to report.
-func (r *run) process(j job, content []byte) (outcome, bool) {
+func (r *run) process(j *job, content []byte, sc *scratch) (outcome, bool) {
 	marked := containsMarker(content)
 	if !marked && !r.hash {
 		return outcome{}, false
 	}
-	oc := outcome{rel: j.rel, read: true, marked: marked}
+	rel := j.relPath()
+	oc := outcome{rel: rel, read: true, marked: marked}
 	oc.entry.HasMarkers = marked
 	if !marked {
 		oc.entry.BlobHash = BlobHash(content)
@@ -449,13 +479,13 @@ func (r *run) process(j job, content []byte) (outcome, bool) {
 	}
 	before := slices.Clone(content)
 	oc.before = before
-	oc.edit = rewrite(j.rel, before, &r.res)
+	oc.edit = rewriteWith(rel, before, &r.res, sc)
 	oc.entry.Policies = oc.edit.policies
 	final := before
 	if oc.edit.out != nil && !r.o.dryRun {
-		if err := writeAtomic(j.abs, oc.edit.out); err != nil {
+		if err := writeAtomic(j.absPath(), oc.edit.out); err != nil {
 			oc.edit.failed = true
-			oc.diags = append(oc.diags, Diagnostic{File: j.rel, Severity: SeverityError, Message: "cannot write: " + err.Error()})
+			oc.diags = append(oc.diags, Diagnostic{File: rel, Severity: SeverityError, Message: "cannot write: " + err.Error()})
 		} else {
 			oc.written = true
 			final = oc.edit.out
@@ -474,6 +504,21 @@ func containsMarker(b []byte) bool {
 // result assembles the Result from the outcomes, sorted by path.
 func (r *run) result(all []outcome) Result {
 	res := Result{Diagnostics: r.diags}
+	// Size everything once: a run that rewrites thousands of files would
+	// otherwise grow each slice and map a dozen times.
+	files, changes := 0, 0
+	for i := range all {
+		if oc := &all[i]; r.changed(oc) {
+			files++
+			changes += len(oc.edit.changes)
+		}
+	}
+	if files > 0 {
+		res.Updates = make([]FileUpdate, 0, files)
+		res.FileChanges = make(map[string]ObjectChanges, files)
+		res.ordered = make([]fileChange, 0, changes)
+	}
+	flat := make([]Change, 0, changes) // backs every object's list
 	for i := range all {
 		oc := &all[i]
 		if oc.marked {
@@ -481,7 +526,7 @@ func (r *run) result(all []outcome) Result {
 		}
 		res.Diagnostics = append(res.Diagnostics, oc.edit.diags...)
 		res.Diagnostics = append(res.Diagnostics, oc.diags...)
-		if oc.edit.out == nil || (oc.edit.failed && !r.o.dryRun) {
+		if !r.changed(oc) {
 			continue
 		}
 		res.Stats.Changed++
@@ -489,18 +534,37 @@ func (r *run) result(all []outcome) Result {
 			res.Stats.Written++
 		}
 		res.Updates = append(res.Updates, FileUpdate{Path: oc.rel, Before: oc.before, After: oc.edit.out})
-		if res.FileChanges == nil {
-			res.FileChanges = make(map[string]ObjectChanges)
-		}
-		objs := make(ObjectChanges)
-		for _, c := range oc.edit.changes {
-			objs[c.obj] = append(objs[c.obj], c.change)
-			res.ordered = append(res.ordered, fileChange{file: oc.rel, obj: c.obj, Change: c.change})
+		objs := make(ObjectChanges, 1)
+		cs := oc.edit.changes
+		for len(cs) > 0 {
+			// An object's changes are consecutive: one document, one object.
+			n := 1
+			for n < len(cs) && cs[n].obj == cs[0].obj {
+				n++
+			}
+			start := len(flat)
+			for _, c := range cs[:n] {
+				flat = append(flat, c.change)
+				res.ordered = append(res.ordered, fileChange{file: oc.rel, obj: c.obj, Change: c.change})
+			}
+			// The capacity stops an append by the caller at this object's end.
+			own := flat[start:len(flat):len(flat)]
+			if prev, ok := objs[cs[0].obj]; ok {
+				own = append(prev, own...) // the same object in two documents
+			}
+			objs[cs[0].obj] = own
+			cs = cs[n:]
 		}
 		res.FileChanges[oc.rel] = objs
 	}
 	slices.SortFunc(res.Diagnostics, compareDiagnostics)
 	return res
+}
+
+// changed reports whether the outcome is a changed file to report: written,
+// or to be written when the run is a dry run.
+func (r *run) changed(oc *outcome) bool {
+	return oc.edit.out != nil && (!oc.edit.failed || r.o.dryRun)
 }
 
 // updateIndex records the outcomes in the index. A cold run forgets the

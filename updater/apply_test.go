@@ -277,3 +277,47 @@ func TestApplyManyFilesSorted(t *testing.T) {
 		t.Errorf("Updates paths (-want +got):\n%s", diff)
 	}
 }
+
+// The change lists of FileChanges share one backing array; each must hold
+// its own object's changes, merge an object that appears in two documents,
+// and not reach into the next object's list when a caller appends to it.
+func TestApplyObjectChangesLists(t *testing.T) {
+	dir := t.TempDir()
+	obj := func(name, tags string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\nspec:\n" + tags
+	}
+	two := "  a: ghcr.io/org/web:1.0 # {\"$imagepolicy\": \"apps:web\"}\n  b: \"1.0\" # {\"$imagepolicy\": \"apps:web:tag\"}\n"
+	one := "  a: ghcr.io/org/web:1.0 # {\"$imagepolicy\": \"apps:web\"}\n"
+	onlyTag := "  b: \"1.0\" # {\"$imagepolicy\": \"apps:web:tag\"}\n"
+	writeFiles(t, dir, map[string]string{
+		"a.yaml": obj("p", two) + "---\n" + obj("q", onlyTag) + "---\n" + obj("p", one),
+		"b.yaml": obj("r", one),
+	})
+	res, err := Apply(t.Context(), dir, webPolicies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := Change{OldValue: "ghcr.io/org/web:1.0", NewValue: "ghcr.io/org/web:1.10", Setter: "apps:web"}
+	tag := Change{OldValue: "1.0", NewValue: "1.10", Setter: "apps:web:tag"}
+	id := func(name string) ObjectIdentifier {
+		return ObjectIdentifier{APIVersion: "v1", Kind: "Pod", Name: name}
+	}
+	want := map[string]ObjectChanges{
+		"a.yaml": {id("p"): {whole, tag, whole}, id("q"): {tag}},
+		"b.yaml": {id("r"): {whole}},
+	}
+	if diff := cmp.Diff(want, res.FileChanges); diff != "" {
+		t.Fatalf("FileChanges (-want +got):\n%s", diff)
+	}
+	for _, objs := range res.FileChanges {
+		for o := range objs {
+			objs[o] = append(objs[o], Change{Setter: "appended"})
+		}
+	}
+	want["a.yaml"][id("p")] = append(want["a.yaml"][id("p")], Change{Setter: "appended"})
+	want["a.yaml"][id("q")] = append(want["a.yaml"][id("q")], Change{Setter: "appended"})
+	want["b.yaml"][id("r")] = append(want["b.yaml"][id("r")], Change{Setter: "appended"})
+	if diff := cmp.Diff(want, res.FileChanges); diff != "" {
+		t.Fatalf("FileChanges after appending to each list (-want +got):\n%s", diff)
+	}
+}

@@ -60,6 +60,19 @@ type splice struct {
 // only the bytes of the marked scalars changed. It never returns content
 // that does not parse to the same documents with the new values.
 func rewrite(file string, src []byte, res *resolver) fileEdit {
+	return rewriteWith(file, src, res, &scratch{})
+}
+
+// scratch holds the buffers a worker reuses from one file to the next;
+// nothing in them outlives a call of rewriteWith.
+type scratch struct {
+	lines   []int
+	splices []splice
+	stream  []byte
+	a, b    yaml.Node
+}
+
+func rewriteWith(file string, src []byte, res *resolver, sc *scratch) fileEdit {
 	var fe fileEdit
 	docs, err := parseDocuments(src)
 	if err != nil {
@@ -78,8 +91,10 @@ func rewrite(file string, src []byte, res *resolver) fileEdit {
 	if len(w.targets) == 0 {
 		return fe
 	}
-	lines := lineStarts(src)
-	var splices []splice
+	sc.lines = appendLineStarts(sc.lines[:0], src)
+	lines := sc.lines
+	splices := sc.splices[:0]
+	defer func() { clear(splices); sc.splices = splices[:0] }()
 	for _, t := range w.targets {
 		sp, msg := locate(src, lines, t)
 		if msg != "" {
@@ -111,7 +126,7 @@ func rewrite(file string, src []byte, res *resolver) fileEdit {
 	}
 	out = append(out, src[prev:]...)
 
-	if !verifyLines(src, lines, splices) {
+	if !verifyLines(src, lines, splices, sc) {
 		err = verify(docs, out, splices)
 	}
 	if err != nil {
@@ -359,7 +374,12 @@ func kindName(k yaml.Kind) string {
 // lineStarts returns the byte offset of the start of each line, counting
 // line breaks as the YAML parser does: LF, CRLF, CR, NEL, LS and PS.
 func lineStarts(src []byte) []int {
-	starts := []int{0}
+	return appendLineStarts(nil, src)
+}
+
+// appendLineStarts appends the offsets where src's lines start to starts.
+func appendLineStarts(starts []int, src []byte) []int {
+	starts = append(starts, 0)
 	for i := 0; i < len(src); i++ {
 		switch c := src[i]; c {
 		case '\n':
@@ -521,7 +541,7 @@ func locateQuoted(src []byte, p int, value string, quote byte) (splice, error) {
 // collection, a tagged or anchored value, two splices on one line, a line
 // that does not parse alone, or any difference), and the caller falls back
 // to verify, which parses the whole file.
-func verifyLines(src []byte, lines []int, splices []splice) bool {
+func verifyLines(src []byte, lines []int, splices []splice, sc *scratch) bool {
 	for i, sp := range splices {
 		t := sp.target
 		if t.flow || t.node.Anchor != "" || t.node.Style&yaml.TaggedStyle != 0 {
@@ -539,27 +559,28 @@ func verifyLines(src []byte, lines []int, splices []splice) bool {
 		}
 		// Both lines as two documents of one stream: one parser for both.
 		line := src[start:end]
-		stream := make([]byte, 0, 2*len(line)+len(sp.text)+8)
-		stream = append(stream, line...)
+		stream := append(sc.stream[:0], line...)
 		stream = append(stream, "\n---\n"...)
 		stream = append(stream, src[start:sp.start]...)
 		stream = append(stream, sp.text...)
 		stream = append(stream, src[sp.end:end]...)
 		stream = append(stream, '\n')
+		sc.stream = stream
 		dec := yaml.NewDecoder(bytes.NewReader(stream))
-		var a, b yaml.Node
-		if dec.Decode(&a) != nil || dec.Decode(&b) != nil {
+		a, b := &sc.a, &sc.b
+		*a, *b = yaml.Node{}, yaml.Node{}
+		if dec.Decode(a) != nil || dec.Decode(b) != nil {
 			return false
 		}
 		column := utf8.RuneCount(src[start:sp.start]) + 1
 		if t.node.Line == 1 && bytes.HasPrefix(src, []byte("\xEF\xBB\xBF")) {
 			column-- // the parser does not count the byte order mark
 		}
-		old := scalarAt(&a, column)
+		old := scalarAt(a, column)
 		if old == nil || old.Value != t.node.Value || old.Style != t.node.Style {
 			return false
 		}
-		if sameNode(&a, &b, map[*yaml.Node]*target{old: t}) != nil {
+		if sameNode(a, b, map[*yaml.Node]*target{old: t}) != nil {
 			return false
 		}
 	}

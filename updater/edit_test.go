@@ -149,7 +149,7 @@ func TestVerifyLines(t *testing.T) {
 				t.Fatalf("locate: %s", msg)
 			}
 			sp.text = tt.text
-			if got := verifyLines(src, lineStarts(src), []splice{sp}); got != tt.want {
+			if got := verifyLines(src, lineStarts(src), []splice{sp}, &scratch{}); got != tt.want {
 				t.Errorf("verifyLines(%q with %q) = %v, want %v", tt.src, tt.text, got, tt.want)
 			}
 		})

@@ -7,9 +7,10 @@ import (
 	"os"
 )
 
-// readInto reads the whole file at name into buf, growing it as needed.
-func readInto(name string, buf []byte) ([]byte, error) {
-	f, err := os.Open(name)
+// readInto reads the whole file at cname, a path ending in a NUL byte, into
+// buf, growing it as needed.
+func readInto(cname []byte, buf []byte) ([]byte, error) {
+	f, err := os.Open(goName(cname))
 	if err != nil {
 		return buf, err
 	}

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !linux
 
 package updater
 
@@ -7,10 +7,11 @@ import (
 	"syscall"
 )
 
-// readInto reads the whole file at name into buf, growing it as needed.
-// It uses system calls directly: an os.File costs an allocation and an
-// extra fstat per file, which adds up over tens of thousands of files.
-func readInto(name string, buf []byte) ([]byte, error) {
+// readInto reads the whole file at cname, a path ending in a NUL byte, into
+// buf, growing it as needed. It makes the system calls itself: an os.File
+// costs an allocation and an extra fstat per file.
+func readInto(cname []byte, buf []byte) ([]byte, error) {
+	name := goName(cname)
 	var fd int
 	var err error
 	for {
