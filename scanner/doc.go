@@ -15,8 +15,9 @@
 // A Scanner is made once per process with New and used from any goroutine.
 // It keeps what scans can share: connection pools per TLS and proxy
 // settings, each registry's ping answer (its auth challenge, for ten
-// minutes), bearer tokens per repository and credential until they expire,
-// cloud provider credentials until shortly before they expire, and the
+// minutes), bearer tokens per repository and credential until they expire
+// (scans that need a token being fetched wait for that one exchange), cloud
+// provider credentials until shortly before they expire, and the
 // HostLimiter.
 //
 // ListTags reads every page of /v2/NAME/tags/list. It asks for

@@ -1,15 +1,21 @@
 package scanner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
 )
@@ -193,5 +199,80 @@ func TestExpiredTokenIsRefreshed(t *testing.T) {
 	}
 	if got := reg.TokenRequests(); got != 2 {
 		t.Errorf("token requests = %d, want 2 (one per expired token)", got)
+	}
+}
+
+// Scans that need the same token while it is being fetched wait for that
+// exchange instead of making their own; a scan whose exchange is cancelled
+// does not fail the scans waiting on it.
+func TestConcurrentScansShareOneTokenExchange(t *testing.T) {
+	reg := registry.Start(t, registry.WithTokenAuth("ci", "ci-pw"))
+	reg.PushTags(t, "team/app", "1", "2")
+	s, _ := newTestScanner(t)
+	tg := insecureTarget(reg, "team/app")
+	tg.Auth = Auth{Username: "ci", Password: "ci-pw"}
+
+	var mu sync.Mutex
+	calls := 0
+	started, release := make(chan struct{}), make(chan struct{})
+	real := exchangeToken
+	exchangeToken = func(ctx context.Context, reg name.Registry, auth authn.Authenticator, rt http.RoundTripper, scopes []string, ch *transport.Challenge) (*transport.Token, error) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release
+			return nil, context.Canceled // as if the first scan was cancelled
+		}
+		return real(ctx, reg, auth, rt, scopes, ch)
+	}
+	t.Cleanup(func() { exchangeToken = real })
+
+	errs := make(chan error, 3)
+	go func() { _, err := s.ListTags(t.Context(), tg); errs <- err }()
+	<-started
+	for range 2 {
+		go func() { _, err := s.ListTags(t.Context(), tg); errs <- err }()
+	}
+	// Wait until both later scans have joined the first exchange, or one
+	// of them has made an exchange of its own (the failure this is about).
+	for {
+		s.mu.Lock()
+		waiters := 0
+		for _, f := range s.tokenFetches {
+			waiters += f.waiters
+		}
+		s.mu.Unlock()
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if waiters == 2 || n > 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	mu.Lock()
+	if calls != 1 {
+		t.Errorf("token exchanges while the first was under way = %d, want 1", calls)
+	}
+	mu.Unlock()
+	close(release)
+	var failed int
+	for range 3 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d scans failed, want 1 (the one whose exchange was cancelled)", failed)
+	}
+	// The two waiting scans retried: one exchange, shared again.
+	if calls != 2 {
+		t.Errorf("token exchanges = %d, want 2", calls)
+	}
+	if got := reg.TokenRequests(); got != 1 {
+		t.Errorf("token requests at the registry = %d, want 1", got)
 	}
 }

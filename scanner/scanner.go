@@ -88,7 +88,9 @@ type Scanner struct {
 	transports map[string]*http.Transport
 	pings      map[string]*pingEntry
 	tokens     map[string]tokenEntry
-	smallPages map[string]bool // hosts that answered 400 to a large n
+	// tokenFetches are the token exchanges under way, by cache key.
+	tokenFetches map[string]*tokenFetch
+	smallPages   map[string]bool // hosts that answered 400 to a large n
 
 	aws   *awsProvider
 	gcp   *gcpProvider
@@ -246,11 +248,12 @@ func New(opts ...Option) (*Scanner, error) {
 		return nil, err
 	}
 	s := &Scanner{
-		o:          o,
-		transports: map[string]*http.Transport{},
-		pings:      map[string]*pingEntry{},
-		tokens:     map[string]tokenEntry{},
-		smallPages: map[string]bool{},
+		o:            o,
+		transports:   map[string]*http.Transport{},
+		pings:        map[string]*pingEntry{},
+		tokens:       map[string]tokenEntry{},
+		tokenFetches: map[string]*tokenFetch{},
+		smallPages:   map[string]bool{},
 	}
 	s.aws = newAWSProvider(s, o.aws)
 	s.gcp = newGCPProvider(s, o.gcp)

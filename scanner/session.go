@@ -313,27 +313,71 @@ func (bt *bearerTransport) cacheKey() string {
 		bt.ch.Parameters["service"], strings.Join(bt.scopes, " "), bt.cred.fingerprint()}, "|")
 }
 
-// token returns a valid token, from the cache unless fresh is set.
+// token returns a valid token, from the cache unless fresh is set. Scans
+// that need the same token at the same time (the first scans of a
+// repository, say, or several rejected at once) share one exchange.
 func (bt *bearerTransport) token(ctx context.Context, fresh bool) (string, error) {
 	if bt.cred.cfg.RegistryToken != "" {
 		return bt.cred.cfg.RegistryToken, nil
 	}
 	s := bt.s
 	key := bt.cacheKey()
-	now := s.o.clock.Now()
-	if !fresh {
+	for {
 		s.mu.Lock()
-		e, ok := s.tokens[key]
-		s.mu.Unlock()
-		if ok && now.Before(e.expires) {
+		if e, ok := s.tokens[key]; ok && !fresh && s.o.clock.Now().Before(e.expires) {
+			s.mu.Unlock()
 			return e.token, nil
 		}
+		f, waiting := s.tokenFetches[key]
+		if waiting {
+			f.waiters++
+		} else {
+			f = &tokenFetch{done: make(chan struct{})}
+			s.tokenFetches[key] = f
+		}
+		s.mu.Unlock()
+		if !waiting {
+			f.token, f.err = bt.exchange(ctx, key)
+			s.mu.Lock()
+			delete(s.tokenFetches, key)
+			s.mu.Unlock()
+			close(f.done)
+			return f.token, f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		// The exchange of a scan that was cancelled says nothing about
+		// this one: try again.
+		if f.err != nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			fresh = false
+			continue
+		}
+		return f.token, f.err
 	}
+}
+
+// tokenFetch is a token exchange under way, for the scans waiting on it.
+type tokenFetch struct {
+	done    chan struct{} // closed when token and err are set
+	token   string
+	err     error
+	waiters int // scans that joined it (under Scanner.mu)
+}
+
+// exchangeToken asks a token server for a token (a variable for tests).
+var exchangeToken = transport.Exchange
+
+// exchange asks the token server for a token and caches it under key.
+func (bt *bearerTransport) exchange(ctx context.Context, key string) (string, error) {
+	s := bt.s
 	auth := authn.FromConfig(bt.cred.cfg)
 	if bt.cred.anonymous() {
 		auth = authn.Anonymous
 	}
-	tok, err := transport.Exchange(ctx, bt.reg, auth, bt.inner, bt.scopes, bt.ch)
+	tok, err := exchangeToken(ctx, bt.reg, auth, bt.inner, bt.scopes, bt.ch)
 	if err != nil {
 		return "", err
 	}
@@ -345,6 +389,7 @@ func (bt *bearerTransport) token(ctx context.Context, fresh bool) (string, error
 	if tok.ExpiresIn > 0 {
 		life = time.Duration(tok.ExpiresIn) * time.Second
 	}
+	now := s.o.clock.Now()
 	s.mu.Lock()
 	if len(s.tokens) >= maxCachedTokens {
 		for k, e := range s.tokens {
