@@ -163,18 +163,7 @@ func wildcardEqual(a, b string) bool {
 // TestGetImagesClusterSameTables puts the objects a run recorded into an
 // API server and checks that both sources print the same tables.
 func TestGetImagesClusterSameTables(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts envtest")
-	}
-	env, err := envtest.Start(envtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	env := testEnv(t)
 	ns := env.Namespace(t)
 	f := ranFixture(t, ns)
 	objs, err := objectsFromState(t.Context(), f.state)

@@ -63,18 +63,7 @@ func startTestController(t *testing.T, env *envtest.Env, ns string) {
 // TestClusterCommands runs reconcile, suspend and resume against a real
 // API server with the controller running.
 func TestClusterCommands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts envtest")
-	}
-	env, err := envtest.Start(envtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	env := testEnv(t)
 	ns := env.Namespace(t)
 	unwatched := env.Namespace(t)
 	reg := registry.Start(t)

@@ -36,6 +36,12 @@ func TestMain(m *testing.M) {
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}
+	if err := stopTestEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
