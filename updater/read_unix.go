@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build unix
 
 package updater
 
@@ -9,19 +9,12 @@ import (
 
 // readInto reads the whole file at cname, a path ending in a NUL byte, into
 // buf, growing it as needed. It makes the system calls itself: an os.File
-// costs an allocation and an extra fstat per file.
+// costs an allocation and an extra fstat per file, which add up over tens
+// of thousands of files.
 func readInto(cname []byte, buf []byte) ([]byte, error) {
-	name := goName(cname)
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	fd, err := openFile(cname)
 	if err != nil {
-		return buf, &fs.PathError{Op: "open", Path: name, Err: err}
+		return buf, &fs.PathError{Op: "open", Path: goName(cname), Err: err}
 	}
 	defer syscall.Close(fd)
 	for {
@@ -33,7 +26,7 @@ func readInto(cname []byte, buf []byte) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return buf, &fs.PathError{Op: "read", Path: name, Err: err}
+			return buf, &fs.PathError{Op: "read", Path: goName(cname), Err: err}
 		}
 		if n == 0 {
 			return buf, nil
