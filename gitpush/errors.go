@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
@@ -71,8 +73,9 @@ func (c *conn) wrap(step, ref string, err error) error {
 		return err
 	}
 	e := &Error{Step: step, Remote: c.display, Ref: ref, msg: redact(err.Error(), c.secrets)}
+	causes := goGitCauses(err)
 	for _, k := range knownKinds {
-		if errors.Is(err, k) {
+		if slices.ContainsFunc(causes, func(c error) bool { return errors.Is(c, k) }) {
 			e.kinds = append(e.kinds, k)
 		}
 	}
@@ -85,6 +88,26 @@ func (c *conn) wrap(step, ref string, err error) error {
 		e.kinds = append(e.kinds, ErrAuth)
 	}
 	return e
+}
+
+// goGitCauses returns err and the errors inside go-git's
+// plumbing.UnexpectedError and PermanentError in its chain, which have no
+// Unwrap: go-git's HTTP transport wraps a failed fetch or push request in
+// them, so without this a cancelled or timed-out fetch or push would not
+// match context.Canceled or context.DeadlineExceeded.
+func goGitCauses(err error) []error {
+	causes := []error{err}
+	for i := 0; i < len(causes) && i < 8; i++ {
+		var ue *plumbing.UnexpectedError
+		var pe *plumbing.PermanentError
+		switch {
+		case errors.As(causes[i], &ue) && ue.Err != nil:
+			causes = append(causes, ue.Err)
+		case errors.As(causes[i], &pe) && pe.Err != nil:
+			causes = append(causes, pe.Err)
+		}
+	}
+	return causes
 }
 
 func wrapNoConn(step, display string, secrets []string, err error) error {
