@@ -168,17 +168,22 @@ func TestRejectedPushReappliesChange(t *testing.T) {
 	if got := srv.FileAt(t, "app", "main", "other.yaml"); got != "o2\n" {
 		t.Errorf("other.yaml = %q: the upstream change was lost", got)
 	}
+	// The first attempt's push was stopped by the client (the remote
+	// branch was no longer its parent) and never reached the server.
+	pushes, err := srv.PushLog("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []gitserver.RefUpdate{{Ref: "refs/heads/main", Old: up, New: res.Commit}}
+	if len(pushes) != 1 || !slices.Equal(pushes[0].Updates, want) {
+		t.Errorf("pushes received = %+v, want one updating main from %s to %s", pushes, up, res.Commit)
+	}
 }
 
 func TestPushOptionsReachTheServer(t *testing.T) {
 	srv := gitserver.Start(t)
-	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
-	got := filepath.Join(t.TempDir(), "options")
-	hook := "#!/bin/sh\ni=0\nwhile [ $i -lt ${GIT_PUSH_OPTION_COUNT:-0} ]; do eval echo \\$GIT_PUSH_OPTION_$i >> " + got + "; i=$((i+1)); done\n"
-	if err := os.WriteFile(filepath.Join(srv.Path("app"), "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	_, err := newClient(t).Run(t.Context(), Request{
+	seed := srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	res, err := newClient(t).Run(t.Context(), Request{
 		Remote: httpRemote(srv, "app"), Commit: testAuthor,
 		Push:   PushOptions{Options: map[string]string{"ci.skip": "", "merge_request.title": "images"}},
 		Change: setFile("app.yaml", "v2\n", "m"),
@@ -186,13 +191,19 @@ func TestPushOptionsReachTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(got)
+	pushes, err := srv.PushLog("app")
 	if err != nil {
-		t.Fatalf("the pre-receive hook saw no push options: %v", err)
+		t.Fatal(err)
 	}
-	lines := strings.Fields(string(b))
-	slices.Sort(lines)
-	if want := []string{"ci.skip=", "merge_request.title=images"}; !slices.Equal(lines, want) {
-		t.Errorf("push options = %q, want %q", lines, want)
+	if len(pushes) != 1 {
+		t.Fatalf("the server received %d pushes, want 1: %+v", len(pushes), pushes)
+	}
+	// Options come from a map: their order is not specified.
+	options := slices.Sorted(slices.Values(pushes[0].Options))
+	if want := []string{"ci.skip=", "merge_request.title=images"}; !slices.Equal(options, want) {
+		t.Errorf("push options = %q, want %q", options, want)
+	}
+	if want := []gitserver.RefUpdate{{Ref: "refs/heads/main", Old: seed, New: res.Commit}}; !slices.Equal(pushes[0].Updates, want) {
+		t.Errorf("ref updates = %+v, want %+v", pushes[0].Updates, want)
 	}
 }
