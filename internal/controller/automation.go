@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,8 +13,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
 )
@@ -26,24 +29,63 @@ import (
 type automationReconciler struct {
 	base
 	// watchGitRepositories: Flux's GitRepository CRD is installed, so
-	// changes to GitRepositories trigger their automations.
+	// changes to GitRepositories trigger their automations. Without it,
+	// setup looks for the kind every KindPollInterval and watches it once
+	// it is installed.
 	watchGitRepositories bool
 }
 
-func (r *automationReconciler) setup(mgr ctrl.Manager, opts controller.Options) error {
-	b := ctrl.NewControllerManagedBy(mgr).
+func (r *automationReconciler) setup(mgr ctrl.Manager, opts controller.Options, kindPoll time.Duration) error {
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		For(&imagev1.ImageUpdateAutomation{}, builder.WithPredicates(specOrRequestChanged())).
 		Watches(&imagev1.ImagePolicy{},
 			handler.EnqueueRequestsFromMapFunc(r.automationsSelecting),
-			builder.WithPredicates(latestRefChanged()))
-	if r.watchGitRepositories {
-		src := &metav1.PartialObjectMetadata{}
-		src.SetGroupVersionKind(GitRepositoryGVK)
-		b = b.WatchesMetadata(src,
-			handler.EnqueueRequestsFromMapFunc(r.automationsOfSource),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+			builder.WithPredicates(latestRefChanged())).
+		Named("imageupdateautomation").WithOptions(opts).Build(r)
+	if err != nil {
+		return err
 	}
-	return b.Named("imageupdateautomation").WithOptions(opts).Complete(r)
+	if r.watchGitRepositories {
+		return r.watchSources(mgr, c)
+	}
+	// Flux may be installed after us: look for the kind now and then, and
+	// watch it once it is there.
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		logger := mgr.GetLogger()
+		tick := time.NewTicker(kindPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+			ok, err := servesKind(mgr, GitRepositoryGVK)
+			if err != nil {
+				logger.V(1).Info("Looking for Flux's GitRepository kind", "error", err.Error())
+				continue
+			}
+			if !ok {
+				continue
+			}
+			if err := r.watchSources(mgr, c); err != nil {
+				logger.Error(err, "Watching Flux's GitRepositories")
+				continue
+			}
+			logger.Info("Flux's GitRepository kind is installed now; watching GitRepositories")
+			return nil
+		}
+	}))
+}
+
+// watchSources makes a spec change of a GitRepository run the automations
+// that name it in spec.sourceRef.
+func (r *automationReconciler) watchSources(mgr ctrl.Manager, c controller.Controller) error {
+	src := &metav1.PartialObjectMetadata{}
+	src.SetGroupVersionKind(GitRepositoryGVK)
+	return c.Watch(source.Kind[client.Object](mgr.GetCache(), src,
+		handler.EnqueueRequestsFromMapFunc(r.automationsOfSource),
+		predicate.GenerationChangedPredicate{}))
 }
 
 // Reconcile runs one ImageUpdateAutomation.

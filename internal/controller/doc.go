@@ -34,10 +34,10 @@
 //   - ImageUpdateAutomation: a policy of its namespace that its
 //     spec.policySelector selects appears, goes away, changes labels or
 //     gets a new status.latestRef; and, when Flux's GitRepository kind is
-//     installed (asked of the API server at start), a spec change of the
-//     GitRepository in its spec.sourceRef. Without the kind, automations
-//     with a sourceRef wait for it as a missing dependency; install it and
-//     restart the controller to watch it.
+//     installed, a spec change of the GitRepository in its spec.sourceRef.
+//     Without the kind at start, automations with a sourceRef wait for it
+//     as a missing dependency, and the controller asks for the kind every
+//     Options.KindPollInterval and watches it once it is installed.
 //
 // # Reading the cluster
 //

@@ -2,17 +2,23 @@ package controller
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
+	"github.com/dockhand-dev/dockhand/fixtures/envtest"
 	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
+	"github.com/dockhand-dev/dockhand/internal/engine"
 )
 
 // pipeline is one registry repository, one git repository with a manifest
@@ -204,6 +210,60 @@ func TestSourceRefGitRepository(t *testing.T) {
 
 	src := gitRepository(t, ns, "fleet", p.git.HTTP.URL("fleet"))
 	create(t, src)
+
+	p.waitForFile(t, "1.2.0")
+}
+
+// TestGitRepositoryKindInstalledLater starts the controller on an API
+// server without Flux's GitRepository kind, installs the kind, and expects
+// a new GitRepository to run the automation waiting for it: the watch is
+// added without a restart. Dependencies are not retried during the test,
+// so only that watch can bring the automation back.
+func TestGitRepositoryKindInstalledLater(t *testing.T) {
+	testEnv.Require(t)
+	env, err := envtest.Start(envtest.Options{}) // our kinds only
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	// The helpers work on testEnv; tests in this package run one at a time.
+	shared := testEnv
+	testEnv = env
+	t.Cleanup(func() { testEnv = shared })
+
+	ns := env.Namespace(t)
+	p := newPipeline(t, ns)
+	p.reg.PushTags(t, "team/app", "1.2.0")
+	p.auto = newAutomation(ns, "fleet", withSourceRef("fleet"))
+	startController(t, []string{ns}, func(eo *engine.Options, o *Options) {
+		eo.DependencyRequeue = time.Hour
+		o.KindPollInterval = 50 * time.Millisecond
+	})
+	p.createAll(t)
+	eventually(t, "automation waits for its GitRepository", func() error {
+		if err := fetch(t, p.auto); err != nil {
+			return err
+		}
+		return readyIs(p.auto, metav1.ConditionFalse, imagev1.DependencyNotReadyReason)
+	})
+
+	raw, err := os.ReadFile(filepath.Join("testdata", "crds", "gitrepositories.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &crd.Object); err != nil {
+		t.Fatal(err)
+	}
+	create(t, crd)
+	src := gitRepository(t, ns, "fleet", p.git.HTTP.URL("fleet"))
+	eventually(t, "GitRepository created once its kind is served", func() error {
+		return env.Client.Create(t.Context(), src.DeepCopy())
+	})
 
 	p.waitForFile(t, "1.2.0")
 }

@@ -36,6 +36,9 @@ const (
 	// DefaultGracefulShutdown bounds how long running reconciles may take to
 	// finish when the manager stops.
 	DefaultGracefulShutdown = 30 * time.Second
+	// DefaultKindPollInterval is how often a controller started without
+	// Flux's GitRepository kind looks for it.
+	DefaultKindPollInterval = time.Minute
 	// EventSource is the reporting controller named on our Events.
 	EventSource = "dockhand-controller"
 )
@@ -77,6 +80,12 @@ type Options struct {
 	// LeaderElectionID names the Lease. Empty means
 	// DefaultLeaderElectionID.
 	LeaderElectionID string
+
+	// KindPollInterval is how often the controller asks the API server
+	// whether Flux's GitRepository kind has been installed, while it is
+	// not, so that it can watch GitRepositories without a restart. Zero
+	// means DefaultKindPollInterval.
+	KindPollInterval time.Duration
 
 	// GracefulShutdownTimeout bounds the wait for running reconciles when
 	// the manager stops. Zero means DefaultGracefulShutdown.
@@ -121,6 +130,9 @@ func NewManager(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	if opts.GracefulShutdownTimeout == 0 {
 		opts.GracefulShutdownTimeout = DefaultGracefulShutdown
+	}
+	if opts.KindPollInterval <= 0 {
+		opts.KindPollInterval = DefaultKindPollInterval
 	}
 	scheme, err := Scheme()
 	if err != nil {
@@ -200,7 +212,8 @@ func setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if !watchGit {
-		mgr.GetLogger().Info("Flux's GitRepository kind is not installed; automations with spec.sourceRef wait for it, and changes to GitRepositories are seen at the next interval")
+		mgr.GetLogger().Info("Flux's GitRepository kind is not installed; automations with spec.sourceRef wait for it, and it is watched as soon as it is installed",
+			"lookEvery", opts.KindPollInterval.String())
 	}
 	if err := (&repositoryReconciler{base: b}).setup(mgr, copts); err != nil {
 		return fmt.Errorf("setting up the ImageRepository controller: %w", err)
@@ -208,7 +221,7 @@ func setup(mgr ctrl.Manager, opts Options) error {
 	if err := (&policyReconciler{base: b}).setup(mgr, copts); err != nil {
 		return fmt.Errorf("setting up the ImagePolicy controller: %w", err)
 	}
-	if err := (&automationReconciler{base: b, watchGitRepositories: watchGit}).setup(mgr, copts); err != nil {
+	if err := (&automationReconciler{base: b, watchGitRepositories: watchGit}).setup(mgr, copts, opts.KindPollInterval); err != nil {
 		return fmt.Errorf("setting up the ImageUpdateAutomation controller: %w", err)
 	}
 
