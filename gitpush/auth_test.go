@@ -5,12 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,9 +17,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/dockhand-dev/dockhand/fixtures/gitserver"
+	"github.com/dockhand-dev/dockhand/fixtures/pki"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -133,44 +129,52 @@ func TestBearerToken(t *testing.T) {
 	}
 }
 
+// The git server itself requires client certificates; its CA (from
+// fixtures/pki) signs the one the Secret holds.
 func TestMutualTLS(t *testing.T) {
-	srv := gitserver.Start(t)
+	srv := gitserver.Start(t, gitserver.WithTLS(), gitserver.WithClientCertAuth())
 	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	caCert, _ := x509.ParseCertificate(caDER)
-	cliKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cliTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "dockhand"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	cliDER, _ := x509.CreateCertificate(rand.Reader, cliTmpl, caCert, &cliKey.PublicKey, caKey)
-	keyDER, _ := x509.MarshalECPrivateKey(cliKey)
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-
-	fs := front(t, srv, func(r *http.Request) bool { return r.TLS != nil && len(r.TLS.PeerCertificates) > 0 })
-	fs.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
-	fs.StartTLS()
-	defer fs.Close()
-
-	secret := map[string][]byte{
-		KeyCACert:  certPEM(fs.Certificate().Raw),
-		KeyTLSCert: certPEM(cliDER),
-		KeyTLSKey:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
-	a, err := AuthFromSecret(secret)
+	cliCert, cliKey, err := srv.HTTP.IssueClientCert("dockhand")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t)
-	res, err := c.Run(t.Context(), Request{Remote: Remote{URL: fs.URL + "/app.git", Auth: a}, Commit: testAuthor, Change: setFile("app.yaml", "mtls\n", "mtls")})
-	if err != nil || res.Commit == "" {
+	a, err := AuthFromSecret(map[string][]byte{KeyCACert: srv.HTTP.CACertPEM(), KeyTLSCert: cliCert, KeyTLSKey: cliKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(a *Auth, content string) (Result, error) {
+		return newClient(t).Run(t.Context(), Request{Remote: Remote{URL: srv.HTTP.URL("app"), Auth: a}, Commit: testAuthor, Change: setFile("app.yaml", content, "mtls")})
+	}
+	res, err := run(a, "mtls\n")
+	if err != nil || res.Commit == "" || srv.BranchHead(t, "app", "main") != res.Commit {
 		t.Fatalf("Run with a client certificate = %+v, %v", res, err)
 	}
-	a.ClientCert, a.ClientKey = nil, nil
-	if _, err := newClient(t).Run(t.Context(), Request{Remote: Remote{URL: fs.URL + "/app.git", Auth: a}, Commit: testAuthor, Change: setFile("app.yaml", "x\n", "x")}); err == nil {
+	for _, r := range srv.HTTP.Requests() {
+		if r.ClientCert != "dockhand" {
+			t.Errorf("request %s %s came with client certificate %q, want dockhand", r.Method, r.Path, r.ClientCert)
+		}
+	}
+
+	without := *a
+	without.ClientCert, without.ClientKey = nil, nil
+	if _, err := run(&without, "x\n"); err == nil {
 		t.Error("Run without a client certificate succeeded")
+	}
+	other, err := pki.NewAuthority("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := other.IssueClient("dockhand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := *a
+	foreign.ClientCert, foreign.ClientKey = stranger.CertPEM, stranger.KeyPEM
+	if _, err := run(&foreign, "y\n"); err == nil {
+		t.Error("Run with a client certificate from another CA succeeded")
+	}
+	if got := srv.BranchHead(t, "app", "main"); got != res.Commit {
+		t.Errorf("main = %s after refused runs, want %s", got, res.Commit)
 	}
 }
 
