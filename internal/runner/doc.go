@@ -15,8 +15,11 @@
 // process that holds it for long serves its records on a Unix socket
 // beside it (State.ServeRecords, RecordsFromSocket).
 //
-// Objects that disappear from the manifests keep their records; the state
-// file describes what the runner last did, not what the files say now.
+// The file describes the objects of the manifests last loaded: whenever a
+// set of manifests is loaded (New, and each reload in Run), the records of
+// objects no longer in them, and the tags of ImageRepositories no longer
+// in them, are deleted (State.Prune). Records of other kinds and the
+// clone cache's location stay.
 //
 // # Steps and passes
 //
@@ -48,6 +51,21 @@
 // one of its policies' latest image changes. A failed step is retried with
 // exponential backoff (2s doubling to 5m by default, longer when a
 // registry asks with Retry-After); an invalid spec is not retried.
+//
+// # Reloading
+//
+// Manifests reads and validates the files (manifest.Load, then a
+// *ManifestError for every problem), at start and again in Run, which
+// with Options.Manifests looks at them every ReloadInterval: a
+// fingerprint of the paths, sizes and modification times, then a hash of
+// the contents only when that changed. New manifests that are invalid are
+// reported (a Reloaded event with Reload.Err) and ignored until the files
+// change again; the running objects go on unchanged. Valid ones take over
+// between steps: no step starts, the steps under way finish, then each
+// object that was already there keeps its status (a changed spec is a new
+// generation), the state file forgets the removed ones, and objects added
+// or changed run at once while removed ones leave the schedule. A
+// Reloaded event lists what was added, changed and removed.
 //
 // Both take a stop channel and a context: closing stop starts no new step
 // and lets the steps under way finish (a push is never cut in half);

@@ -44,7 +44,8 @@ func (r *Runner) Once(ctx context.Context, stop <-chan struct{}) *Summary {
 // pass runs every step in dependency order. force, when not empty, is the
 // reconcile request given to repositories and policies.
 func (r *Runner) pass(ctx context.Context, stop <-chan struct{}, force string) *Summary {
-	refs := r.store.refs()
+	set := r.set.Load()
+	refs := set.store.refs()
 	done := make(map[ObjectRef]chan struct{}, len(refs))
 	for _, ref := range refs {
 		done[ref] = make(chan struct{})
@@ -55,7 +56,7 @@ func (r *Runner) pass(ctx context.Context, stop <-chan struct{}, force string) *
 	for i, ref := range refs {
 		wg.Go(func() {
 			defer close(done[ref])
-			sum.Results[i] = r.passStep(ctx, stop, ref, done, sem, force)
+			sum.Results[i] = r.passStep(ctx, stop, set, ref, done, sem, force)
 		})
 	}
 	wg.Wait()
@@ -69,9 +70,9 @@ func (r *Runner) pass(ctx context.Context, stop <-chan struct{}, force string) *
 	return sum
 }
 
-func (r *Runner) passStep(ctx context.Context, stop <-chan struct{}, ref ObjectRef, done map[ObjectRef]chan struct{}, sem chan struct{}, force string) Result {
-	notRun := Result{Ref: ref, Object: r.object(ref), NotRun: true}
-	for _, dep := range r.deps.deps[ref] {
+func (r *Runner) passStep(ctx context.Context, stop <-chan struct{}, set *objectSet, ref ObjectRef, done map[ObjectRef]chan struct{}, sem chan struct{}, force string) Result {
+	notRun := Result{Ref: ref, Object: set.object(ref), NotRun: true}
+	for _, dep := range set.deps.deps[ref] {
 		select {
 		case <-done[dep]:
 		case <-stop:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,8 +21,21 @@ import (
 // Options wire a Runner. Objects, Engine and State are required; the zero
 // value of every other field is documented on it.
 type Options struct {
-	// Objects are what manifest.Load found (already validated).
+	// Objects are what manifest.Load found (already validated), as
+	// Manifests.Load returns them.
 	Objects *manifest.Objects
+	// Manifests are the files Objects came from. With them, Run looks at
+	// the files every ReloadInterval and, when they changed, loads them
+	// again and switches to the new objects between steps (see Run); Once
+	// ignores them. Nil: the objects never change.
+	Manifests *Manifests
+	// ReloadInterval is how often Run looks at Manifests. Zero means 5
+	// seconds.
+	ReloadInterval time.Duration
+	// ReloadPoll, when set, replaces the ReloadInterval ticker: Run looks
+	// at Manifests each time it receives from it (tests use it to decide
+	// when). Default nil.
+	ReloadPoll <-chan time.Time
 	// Engine runs the steps. Its TagStore must be State.Tags().
 	Engine *engine.Engine
 	// State keeps the statuses between runs.
@@ -54,6 +68,9 @@ const (
 	// PassFinished: a pass over every object ended (Once's only pass, or
 	// Run's first); Event.Summary tells how.
 	PassFinished
+	// Reloaded: Run found the manifests changed and loaded them again;
+	// Event.Reload tells what changed, or why the new ones are not used.
+	Reloaded
 )
 
 // Event is one thing the runner did, for progress and logs.
@@ -62,6 +79,20 @@ type Event struct {
 	Ref     ObjectRef
 	Result  *Result  // StepFinished only
 	Summary *Summary // PassFinished only
+	Reload  *Reload  // Reloaded only
+}
+
+// Reload is what a reload of the manifests did.
+type Reload struct {
+	// Added, Changed and Removed list the objects new in the manifests,
+	// those whose spec, labels or annotations changed (a changed spec is a
+	// new generation), and those gone, each sorted as Refs sorts them.
+	Added, Changed, Removed []ObjectRef
+	// Err says why the new manifests were not used (a *ManifestError
+	// lists each problem with its file and line); the objects loaded
+	// before keep running, and the files are loaded again when they
+	// change again.
+	Err error
 }
 
 // Result is how one step ended.
@@ -105,10 +136,19 @@ func (r Result) OK() bool {
 // keeping their statuses in the state file.
 type Runner struct {
 	opts   Options
-	store  *store
-	meta   map[ObjectRef]*bookkeeping
-	deps   graph
+	set    atomic.Pointer[objectSet] // replaced by a reload, between steps
 	writer *recordWriter
+}
+
+// objectSet is one loaded set of manifests: the objects with their
+// statuses, what stands in for the API server's bookkeeping of them, and
+// who waits for whom. A step works on the set current when it starts; Run
+// switches to a new one only when no step is running.
+type objectSet struct {
+	objs  *manifest.Objects // as loaded, for comparing with the next load
+	store *store
+	meta  map[ObjectRef]*bookkeeping // read-only after newSet
+	deps  graph
 }
 
 // bookkeeping stands in for what the API server keeps of an object.
@@ -120,8 +160,10 @@ type bookkeeping struct {
 }
 
 // New merges the recorded statuses into the loaded objects, counts
-// generations (a changed spec is a new generation) and records every
-// object in the state file, so `dockhand get` lists them before they run.
+// generations (a changed spec is a new generation), records every object
+// in the state file, so `dockhand get` lists them before they run, and
+// prunes from it the records and tags of objects that are no longer in
+// the manifests.
 func New(opts Options) (*Runner, error) {
 	if opts.Objects == nil || opts.Engine == nil || opts.State == nil {
 		return nil, errors.New("runner needs Objects, an Engine and a State")
@@ -138,57 +180,82 @@ func New(opts Options) (*Runner, error) {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 5 * time.Minute
 	}
+	if opts.ReloadInterval <= 0 {
+		opts.ReloadInterval = 5 * time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Runner{opts: opts, store: newStore(opts.Objects), meta: map[ObjectRef]*bookkeeping{}, writer: newRecordWriter(opts.State)}
-	now := opts.Now()
-	var recs []Record
-	for _, ref := range r.store.refs() {
+	r := &Runner{opts: opts, writer: newRecordWriter(opts.State)}
+	set, recs, err := newSet(opts.Objects, opts.State.Get, opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := r.persist(set, recs); err != nil {
+		return nil, err
+	}
+	r.set.Store(set)
+	return r, nil
+}
+
+// newSet builds the set of objs, each with what lookup finds of it (its
+// status, generation and creation time, from the state file or from the
+// set running before), and the records to write for them.
+func newSet(objs *manifest.Objects, lookup func(kind, namespace, name string) (Record, bool, error), now time.Time) (*objectSet, []Record, error) {
+	set := &objectSet{objs: objs, store: newStore(objs), meta: map[ObjectRef]*bookkeeping{}}
+	refs := set.store.refs()
+	recs := make([]Record, 0, len(refs))
+	for _, ref := range refs {
 		var err error
 		key := nsName(ref.Namespace, ref.Name)
 		switch ref.Kind {
 		case KindRepository:
-			o := r.store.repos[key]
-			err = adopt(r, ref, &o.ObjectMeta, o.Spec, &o.Status, now)
+			o := set.store.repos[key]
+			err = adopt(set, lookup, ref, &o.ObjectMeta, o.Spec, &o.Status, now)
 		case KindPolicy:
-			o := r.store.pols[key]
-			err = adopt(r, ref, &o.ObjectMeta, o.Spec, &o.Status, now)
+			o := set.store.pols[key]
+			err = adopt(set, lookup, ref, &o.ObjectMeta, o.Spec, &o.Status, now)
 		case KindAutomation:
-			o := r.store.autos[key]
-			err = adopt(r, ref, &o.ObjectMeta, o.Spec, &o.Status, now)
+			o := set.store.autos[key]
+			err = adopt(set, lookup, ref, &o.ObjectMeta, o.Spec, &o.Status, now)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		rec, err := r.record(ref, r.object(ref), now)
+		rec, err := set.record(ref, set.object(ref), now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		recs = append(recs, rec)
 	}
-	if err := opts.State.Put(recs...); err != nil {
-		return nil, err
+	set.deps = set.store.graph()
+	return set, recs, nil
+}
+
+// persist writes the records of a new set and prunes from the state file
+// what it keeps about objects not in the set.
+func (r *Runner) persist(set *objectSet, recs []Record) error {
+	if err := r.opts.State.Put(recs...); err != nil {
+		return err
 	}
-	r.deps = r.store.graph()
-	return r, nil
+	_, err := r.opts.State.Prune(set.store.refs())
+	return err
 }
 
 // adopt gives a loaded object its generation, creation time and recorded
 // status (status points at the object's).
-func adopt[S any](r *Runner, ref ObjectRef, om *metav1.ObjectMeta, spec any, status *S, now time.Time) error {
-	raw, err := json.Marshal(spec)
+func adopt[S any](set *objectSet, lookup func(kind, namespace, name string) (Record, bool, error), ref ObjectRef, om *metav1.ObjectMeta, spec any, status *S, now time.Time) error {
+	hash, err := specHash(spec)
 	if err != nil {
 		return fmt.Errorf("hashing the spec of %s: %w", ref, err)
 	}
-	sum := sha256.Sum256(raw)
-	bk := &bookkeeping{generation: 1, specHash: hex.EncodeToString(sum[:]), created: now}
-	if src, ok := r.opts.Objects.SourceOf(ref.Kind, ref.Namespace, ref.Name); ok {
+	bk := &bookkeeping{generation: 1, specHash: hash, created: now}
+	if src, ok := set.objs.SourceOf(ref.Kind, ref.Namespace, ref.Name); ok {
 		bk.source = src.String()
 	}
 	var empty S
 	*status = empty // a status written in the file is not ours to trust
-	rec, ok, err := r.opts.State.Get(ref.Kind, ref.Namespace, ref.Name)
+	rec, ok, err := lookup(ref.Kind, ref.Namespace, ref.Name)
 	if err != nil {
 		return err
 	}
@@ -207,25 +274,45 @@ func adopt[S any](r *Runner, ref ObjectRef, om *metav1.ObjectMeta, spec any, sta
 	}
 	om.Generation = bk.generation
 	om.CreationTimestamp = metav1.NewTime(bk.created)
-	r.meta[ref] = bk
+	set.meta[ref] = bk
 	return nil
 }
 
+func specHash(spec any) (string, error) {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// lookup returns the record the set would write for an object now, for
+// carrying its status and generation over to the next set.
+func (set *objectSet) lookup(kind, namespace, name string) (Record, bool, error) {
+	ref := ObjectRef{Kind: kind, Namespace: namespace, Name: name}
+	if _, ok := set.meta[ref]; !ok {
+		return Record{}, false, nil
+	}
+	rec, err := set.record(ref, set.object(ref), time.Time{})
+	return rec, err == nil, err
+}
+
 // object returns a copy of the current object.
-func (r *Runner) object(ref ObjectRef) any {
+func (set *objectSet) object(ref ObjectRef) any {
 	key := nsName(ref.Namespace, ref.Name)
 	switch ref.Kind {
 	case KindRepository:
-		return r.store.repository(key)
+		return set.store.repository(key)
 	case KindPolicy:
-		return r.store.policy(key)
+		return set.store.policy(key)
 	default:
-		return r.store.automation(key)
+		return set.store.automation(key)
 	}
 }
 
-func (r *Runner) record(ref ObjectRef, obj any, now time.Time) (Record, error) {
-	bk := r.meta[ref]
+func (set *objectSet) record(ref ObjectRef, obj any, now time.Time) (Record, error) {
+	bk := set.meta[ref]
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return Record{}, fmt.Errorf("encoding %s: %w", ref, err)
@@ -245,12 +332,13 @@ func (r *Runner) record(ref ObjectRef, obj any, now time.Time) (Record, error) {
 
 // Refs lists every object, repositories first, then policies, then
 // automations.
-func (r *Runner) Refs() []ObjectRef { return r.store.refs() }
+func (r *Runner) Refs() []ObjectRef { return r.set.Load().store.refs() }
 
 // step runs one object's step and records the result. force asks for a
 // scan (and a digest lookup) whatever the interval, as a reconcile request
 // does; the request is not recorded in the object written to the state.
 func (r *Runner) step(ctx context.Context, ref ObjectRef, force string) Result {
+	set := r.set.Load()
 	r.emit(Event{Type: StepStarted, Ref: ref})
 	start := r.opts.Now()
 	res := Result{Ref: ref}
@@ -269,39 +357,39 @@ func (r *Runner) step(ctx context.Context, ref ObjectRef, force string) Result {
 	}
 	switch ref.Kind {
 	case KindRepository:
-		o := r.store.repository(key)
+		o := set.store.repository(key)
 		before := o.Status.DeepCopy()
 		saved := withRequest(&o.ObjectMeta)
 		res.Suspended = o.Spec.Suspend
-		res.Outcome = r.opts.Engine.ReconcileRepository(ctx, r.store, o)
+		res.Outcome = r.opts.Engine.ReconcileRepository(ctx, set.store, o)
 		o.Annotations = saved
-		r.store.setRepositoryStatus(key, o.Status)
+		set.store.setRepositoryStatus(key, o.Status)
 		res.Object, res.Ready = o, readyOf(o.Status.Conditions)
 		res.Changed = revision(before) != revision(&o.Status) || readyStatus(before.Conditions) != readyStatus(o.Status.Conditions)
 	case KindPolicy:
-		o := r.store.policy(key)
+		o := set.store.policy(key)
 		before := o.Status.DeepCopy()
 		saved := withRequest(&o.ObjectMeta)
 		res.Suspended = o.Spec.Suspend
-		res.Outcome = r.opts.Engine.ReconcilePolicy(ctx, r.store, o)
+		res.Outcome = r.opts.Engine.ReconcilePolicy(ctx, set.store, o)
 		o.Annotations = saved
-		r.store.setPolicyStatus(key, o.Status)
+		set.store.setPolicyStatus(key, o.Status)
 		res.Object, res.Ready = o, readyOf(o.Status.Conditions)
 		res.Changed = !sameRef(before.LatestRef, o.Status.LatestRef)
 	case KindAutomation:
-		o := r.store.automation(key)
+		o := set.store.automation(key)
 		res.Suspended = o.Spec.Suspend && !r.opts.DryRun
 		if r.opts.DryRun {
-			res.Plan, res.Outcome = r.opts.Engine.PlanAutomation(ctx, r.store, o)
+			res.Plan, res.Outcome = r.opts.Engine.PlanAutomation(ctx, set.store, o)
 		} else {
-			res.Outcome = r.opts.Engine.ReconcileAutomation(ctx, r.store, o)
+			res.Outcome = r.opts.Engine.ReconcileAutomation(ctx, set.store, o)
 		}
-		r.store.setAutomationStatus(key, o.Status)
+		set.store.setAutomationStatus(key, o.Status)
 		res.Object, res.Ready = o, readyOf(o.Status.Conditions)
 	}
 	now := r.opts.Now()
 	res.Duration = now.Sub(start)
-	if rec, err := r.record(ref, res.Object, now); err != nil {
+	if rec, err := set.record(ref, res.Object, now); err != nil {
 		res.Outcome.Err = errors.Join(res.Outcome.Err, err)
 	} else {
 		r.writer.put(ref, rec) // errors come out of the pass's flush

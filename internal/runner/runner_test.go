@@ -15,7 +15,6 @@ import (
 	"github.com/dockhand-dev/dockhand/fixtures/registry"
 	"github.com/dockhand-dev/dockhand/gitpush"
 	"github.com/dockhand-dev/dockhand/internal/engine"
-	"github.com/dockhand-dev/dockhand/internal/manifest"
 	"github.com/dockhand-dev/dockhand/scanner"
 )
 
@@ -28,6 +27,7 @@ type harness struct {
 	manifests string
 	statePath string
 	cacheDir  string
+	state     *State // opened by the last call to runner
 }
 
 const deployment = `apiVersion: apps/v1
@@ -65,35 +65,62 @@ func newHarness(t *testing.T) *harness {
 // writeManifests writes a repository, a semver policy and an automation.
 func (h *harness) writeManifests(semverRange, interval string) {
 	h.t.Helper()
-	objs := fmt.Sprintf(`apiVersion: image.dockhand.dev/v1
+	h.writeFile("objects.yaml", h.objects(semverRange, interval))
+}
+
+// writeFile writes one file of the manifest directory.
+func (h *harness) writeFile(name, content string) {
+	h.t.Helper()
+	if err := os.MkdirAll(h.manifests, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.manifests, name), []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// objects is a repository default/app, a semver policy default/app and an
+// automation default/fleet.
+func (h *harness) objects(semverRange, interval string) string {
+	return h.repository("app", interval) + "---\n" + h.policy("app", semverRange) + "---\n" + h.automation(interval)
+}
+
+func (h *harness) repository(name, interval string) string {
+	return fmt.Sprintf(`apiVersion: image.dockhand.dev/v1
 kind: ImageRepository
 metadata:
-  name: app
+  name: %s
 spec:
-  image: %[1]s
-  interval: %[4]s
+  image: %s
+  interval: %s
   insecure: true
----
-apiVersion: image.toolkit.fluxcd.io/v1
+`, name, h.reg.Repo("team/app"), interval)
+}
+
+func (h *harness) policy(name, semverRange string) string {
+	return fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImagePolicy
 metadata:
-  name: app
+  name: %s
 spec:
   imageRepositoryRef:
     name: app
   policy:
     semver:
-      range: '%[2]s'
----
-apiVersion: image.dockhand.dev/v1
+      range: '%s'
+`, name, semverRange)
+}
+
+func (h *harness) automation(interval string) string {
+	return fmt.Sprintf(`apiVersion: image.dockhand.dev/v1
 kind: ImageUpdateAutomation
 metadata:
   name: fleet
 spec:
-  interval: %[4]s
+  interval: %s
   git:
     remote:
-      url: %[3]s
+      url: %s
     checkout:
       ref:
         branch: main
@@ -105,23 +132,21 @@ spec:
       branch: main
   update:
     path: ./apps
-`, h.reg.Repo("team/app"), semverRange, h.git.HTTP.URL("fleet"), interval)
-	if err := os.MkdirAll(h.manifests, 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(h.manifests, "objects.yaml"), []byte(objs), 0o644); err != nil {
-		h.t.Fatal(err)
-	}
+`, interval, h.git.HTTP.URL("fleet"))
 }
 
-// runner loads the manifests and opens the state as a fresh process would.
-// The state is closed when the test ends or when close is called.
+// runner loads the manifests and opens the state as a fresh process would
+// (the runner's Manifests are the harness's directory unless opts names
+// others). The state is closed when the test ends or when close is called.
 func (h *harness) runner(opts Options) (*Runner, func()) {
 	h.t.Helper()
 	ctx := h.t.Context()
-	objs, problems, err := manifest.Load(ctx, []string{h.manifests}, manifest.Options{})
-	if err != nil || len(problems) > 0 {
-		h.t.Fatalf("manifest.Load = %v, %v", problems, err)
+	if opts.Manifests == nil {
+		opts.Manifests = &Manifests{Paths: []string{h.manifests}}
+	}
+	objs, err := opts.Manifests.Load(ctx)
+	if err != nil {
+		h.t.Fatalf("Manifests.Load: %v", err)
 	}
 	state, err := OpenState(h.statePath, StateOptions{})
 	if err != nil {
@@ -140,6 +165,7 @@ func (h *harness) runner(opts Options) (*Runner, func()) {
 		h.t.Fatal(err)
 	}
 	opts.Objects, opts.Engine, opts.State = objs, eng, state
+	h.state = state
 	r, err := New(opts)
 	if err != nil {
 		h.t.Fatalf("New: %v", err)

@@ -15,10 +15,22 @@ import (
 // with exponential backoff (Options.RetryBase to RetryMax); an invalid
 // spec is not retried. Closing stop lets the steps under way finish;
 // cancelling ctx cancels them too. Run returns once nothing is running.
+//
+// With Options.Manifests, Run also looks at the files every
+// ReloadInterval after the first pass and, when they changed, loads them
+// again. New manifests that are invalid are reported in a Reloaded event
+// and change nothing. Valid ones take over between steps: no more steps
+// start, those under way finish, then objects that stay keep their
+// statuses (a changed spec is a new generation), the state file forgets
+// the removed ones, added and changed objects run at once and removed ones
+// leave the schedule; a Reloaded event says what changed.
+//
+// The Summary is the first pass's; its Err also reports a failure to
+// write the state file met later.
 func (r *Runner) Run(ctx context.Context, stop <-chan struct{}) *Summary {
 	first := r.pass(ctx, stop, "")
 	s := &scheduler{r: r, next: map[ObjectRef]time.Time{}, running: map[ObjectRef]bool{},
-		failures: map[ObjectRef]int{}, wake: make(chan struct{}, 1)}
+		failures: map[ObjectRef]int{}, wake: make(chan struct{}, 1), hold: make(chan struct{})}
 	for _, res := range first.Results {
 		if !res.NotRun {
 			s.finished(res, false)
@@ -30,6 +42,9 @@ func (r *Runner) Run(ctx context.Context, stop <-chan struct{}) *Summary {
 	s.loop(ctx, stop)
 	if err := r.writer.flush(); err != nil && first.Err == nil {
 		first.Err = err
+	}
+	if first.Err == nil {
+		first.Err = s.writeErr
 	}
 	return first
 }
@@ -44,16 +59,29 @@ type scheduler struct {
 	running  map[ObjectRef]bool
 	failures map[ObjectRef]int // consecutive failures, for backoff
 	wake     chan struct{}
+
+	// Owned by the loop's goroutine.
+	hold     chan struct{} // closed to keep started steps from taking a slot (a reload is waiting)
+	writeErr error         // the first failure to write the state file met by a reload
 }
 
 func (s *scheduler) loop(ctx context.Context, stop <-chan struct{}) {
 	sem := make(chan struct{}, s.r.opts.Concurrency)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	poll := s.r.opts.ReloadPoll
+	if s.r.opts.Manifests == nil {
+		poll = nil
+	} else if poll == nil {
+		ticker := time.NewTicker(s.r.opts.ReloadInterval)
+		defer ticker.Stop()
+		poll = ticker.C
+	}
 	for {
 		due, wait := s.due(s.r.opts.Now())
+		hold := s.hold
 		for _, ref := range due {
-			s.wg.Go(func() { s.run(ctx, stop, ref, sem) })
+			s.wg.Go(func() { s.run(ctx, stop, hold, ref, sem) })
 		}
 		timer.Reset(wait)
 		select {
@@ -65,6 +93,8 @@ func (s *scheduler) loop(ctx context.Context, stop <-chan struct{}) {
 			return
 		case <-s.wake:
 		case <-timer.C:
+		case <-poll:
+			s.reload(ctx, stop)
 		}
 	}
 }
@@ -91,7 +121,10 @@ func (s *scheduler) due(now time.Time) ([]ObjectRef, time.Duration) {
 	return due, wait
 }
 
-func (s *scheduler) run(ctx context.Context, stop <-chan struct{}, ref ObjectRef, sem chan struct{}) {
+// run runs one due step when a slot is free. A step still waiting for a
+// slot when stop or ctx ends is dropped, and one still waiting when hold
+// closes goes back in the schedule, due now.
+func (s *scheduler) run(ctx context.Context, stop <-chan struct{}, hold <-chan struct{}, ref ObjectRef, sem chan struct{}) {
 	select {
 	case sem <- struct{}{}:
 	case <-stop:
@@ -100,11 +133,17 @@ func (s *scheduler) run(ctx context.Context, stop <-chan struct{}, ref ObjectRef
 	case <-ctx.Done():
 		s.abandon(ref)
 		return
+	case <-hold:
+		s.putBack(ref)
+		return
 	}
 	defer func() { <-sem }()
 	select {
 	case <-stop:
 		s.abandon(ref)
+		return
+	case <-hold:
+		s.putBack(ref)
 		return
 	default:
 	}
@@ -115,6 +154,14 @@ func (s *scheduler) abandon(ref ObjectRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running, ref)
+}
+
+// putBack returns a step that did not start to the schedule, due now.
+func (s *scheduler) putBack(ref ObjectRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.running, ref)
+	s.schedule(ref, s.r.opts.Now())
 }
 
 // finished schedules the object's next run from the step's outcome and,
@@ -145,7 +192,7 @@ func (s *scheduler) finished(res Result, triggerDependents bool) {
 		s.schedule(ref, at)
 	}
 	if triggerDependents && res.Changed {
-		for _, dep := range s.r.deps.dependents[ref] {
+		for _, dep := range s.r.set.Load().deps.dependents[ref] {
 			s.schedule(dep, now)
 		}
 	}

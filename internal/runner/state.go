@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -220,6 +222,90 @@ func (s *State) Delete(kind, namespace, name string) error {
 		return fmt.Errorf("writing the state file: %w", err)
 	}
 	return nil
+}
+
+// Pruned is what State.Prune deleted.
+type Pruned struct {
+	// Records of objects no longer in the manifests.
+	Records []ObjectRef
+	// Tags are the TagStore keys (namespace/name) of ImageRepositories no
+	// longer in the manifests.
+	Tags []string
+}
+
+// Prune deletes what the file keeps about objects that are not in keep:
+// their records, and the stored tags of ImageRepositories, so the file
+// describes the objects of the manifests last loaded. Records of kinds
+// other than the three the runner reconciles are left alone (a newer
+// dockhand may write some), and so is the rest of the file (where the
+// clone cache is).
+func (s *State) Prune(keep []ObjectRef) (Pruned, error) {
+	if s.tags == nil {
+		return Pruned{}, errors.New("pruning the state file: opened read-only")
+	}
+	live := make(map[ObjectRef]bool, len(keep))
+	repos := map[string]bool{}
+	for _, ref := range keep {
+		live[ref] = true
+		if ref.Kind == KindRepository {
+			repos[nsName(ref.Namespace, ref.Name)] = true
+		}
+	}
+	var out Pruned
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(objectsBucket)
+		var dead [][]byte
+		err := b.ForEach(func(k, _ []byte) error {
+			ref, ok := parseRecordKey(k)
+			if ok && !live[ref] {
+				dead = append(dead, slices.Clone(k))
+				out.Records = append(out.Records, ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// bbolt forbids deleting while iterating.
+		for _, k := range dead {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Pruned{}, fmt.Errorf("pruning the state file: %w", err)
+	}
+	keys, err := s.tags.Keys()
+	if err != nil {
+		return out, fmt.Errorf("pruning the state file: %w", err)
+	}
+	for _, k := range keys {
+		if repos[k] {
+			continue
+		}
+		if err := s.tags.Delete(k); err != nil {
+			return out, fmt.Errorf("pruning the tags of %s from the state file: %w", k, err)
+		}
+		out.Tags = append(out.Tags, k)
+	}
+	return out, nil
+}
+
+// parseRecordKey is the inverse of recordKey for the runner's kinds; ok
+// is false for any other key. Kinds, namespaces and names cannot contain
+// a slash.
+func parseRecordKey(k []byte) (ObjectRef, bool) {
+	parts := strings.SplitN(string(k), "/", 3)
+	if len(parts) != 3 {
+		return ObjectRef{}, false
+	}
+	switch parts[0] {
+	case KindRepository, KindPolicy, KindAutomation:
+		return ObjectRef{Kind: parts[0], Namespace: parts[1], Name: parts[2]}, true
+	}
+	return ObjectRef{}, false
 }
 
 // CacheDir returns the clone cache directory recorded in the file, "" when

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -195,6 +196,30 @@ func (s *store) setAutomationStatus(key string, st imagev1.ImageUpdateAutomation
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.autos[key].Status = st
+}
+
+// notReady lists the objects that are not suspended and whose Ready
+// condition is not True.
+func (s *store) notReady() []ObjectRef {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []ObjectRef
+	for _, o := range s.repos {
+		if !o.Spec.Suspend && readyStatus(o.Status.Conditions) != metav1.ConditionTrue {
+			out = append(out, ObjectRef{KindRepository, o.Namespace, o.Name})
+		}
+	}
+	for _, o := range s.pols {
+		if !o.Spec.Suspend && readyStatus(o.Status.Conditions) != metav1.ConditionTrue {
+			out = append(out, ObjectRef{KindPolicy, o.Namespace, o.Name})
+		}
+	}
+	for _, o := range s.autos {
+		if !o.Spec.Suspend && readyStatus(o.Status.Conditions) != metav1.ConditionTrue {
+			out = append(out, ObjectRef{KindAutomation, o.Namespace, o.Name})
+		}
+	}
+	return out
 }
 
 // refs lists every object of ours, repositories first, then policies,
