@@ -146,6 +146,43 @@ func TestHangingServerFailsAtDeadline(t *testing.T) {
 	}
 }
 
+// Remote.Timeout bounds each exchange with the remote on its own, without
+// a deadline on the run: a hanging push fails with an error that names
+// the timeout, and nothing lands.
+func TestRemoteTimeoutBoundsEachExchange(t *testing.T) {
+	srv := gitserver.Start(t)
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	f := srv.HTTP.InjectFault(gitserver.Fault{Repo: "app", Service: "git-receive-pack", Method: http.MethodPost, Hang: true})
+	t.Cleanup(f.Release)
+	c := newClient(t)
+	remote := httpRemote(srv, "app")
+	// Long enough for a listing or a fetch on a loaded machine; a push
+	// that hangs never ends within it.
+	remote.Timeout = 10 * time.Second
+	req := Request{Remote: remote, Commit: testAuthor, Change: appendLine("app.yaml", "v2", "bump")}
+
+	_, err := c.Run(t.Context(), req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run with a hanging push: error %v, want context.DeadlineExceeded", err)
+	}
+	if !strings.Contains(err.Error(), "pushing") || !strings.Contains(err.Error(), "timeout of 10s") {
+		t.Errorf("error %q does not name the step and the timeout", err)
+	}
+	if err := f.WaitAbandoned(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.FileAt(t, "app", "main", "app.yaml"); got != "v1\n" {
+		t.Errorf("app.yaml on the remote = %q, want it unchanged", got)
+	}
+	f.Release()
+	if _, err := c.Run(t.Context(), req); err != nil {
+		t.Fatalf("Run once the server answers again: %v", err)
+	}
+	if got := srv.FileAt(t, "app", "main", "app.yaml"); got != "v1\nv2\n" {
+		t.Errorf("app.yaml = %q", got)
+	}
+}
+
 // A push that hangs is abandoned when the run's context ends; nothing
 // lands, and the next run pushes the change once.
 func TestHangingPushIsCancelled(t *testing.T) {

@@ -147,10 +147,12 @@ func (e *entry) push(ctx context.Context, cn *conn, p PushOptions, plan pushPlan
 	if err := e.repo.Storer.SetReference(plumbing.NewHashReference(outRef, rec.Commit)); err != nil {
 		return rec.Commit, nil, err
 	}
-	err := e.repo.PushContext(ctx, &git.PushOptions{
-		RemoteName: "origin", RemoteURL: cn.url, RefSpecs: specs, RequireRemoteRefs: plan.require,
-		Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey,
-		ProxyOptions: cn.proxy, Options: p.Options,
+	err := cn.exchange(ctx, func(ctx context.Context) error {
+		return e.repo.PushContext(ctx, &git.PushOptions{
+			RemoteName: "origin", RemoteURL: cn.url, RefSpecs: specs, RequireRemoteRefs: plan.require,
+			Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey,
+			ProxyOptions: cn.proxy, Options: p.Options,
+		})
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		err = nil

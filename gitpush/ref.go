@@ -60,9 +60,14 @@ type resolved struct {
 // listRefs asks the remote for its refs: one round trip.
 func (c *Client) listRefs(ctx context.Context, cn *conn) ([]*plumbing.Reference, error) {
 	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{cn.url}})
-	refs, err := r.ListContext(ctx, &git.ListOptions{
-		Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey,
-		ProxyOptions: cn.proxy, PeelingOption: git.AppendPeeled,
+	var refs []*plumbing.Reference
+	err := cn.exchange(ctx, func(ctx context.Context) error {
+		var err error
+		refs, err = r.ListContext(ctx, &git.ListOptions{
+			Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey,
+			ProxyOptions: cn.proxy, PeelingOption: git.AppendPeeled,
+		})
+		return err
 	})
 	return refs, err
 }

@@ -374,7 +374,7 @@ func (e *entry) fetchDepth(ctx context.Context, cn *conn, res resolved, depth in
 	if progress != nil {
 		opts.Progress = progress
 	}
-	err := e.repo.FetchContext(ctx, opts)
+	err := cn.exchange(ctx, func(ctx context.Context) error { return e.repo.FetchContext(ctx, opts) })
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}

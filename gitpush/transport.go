@@ -29,6 +29,9 @@ type Remote struct {
 	// never shown.
 	URL  string
 	Auth *Auth
+	// Timeout bounds each exchange with the remote: listing its refs, a
+	// fetch, a push. Zero means no bound but the context's.
+	Timeout time.Duration
 }
 
 // ErrInsecureHTTP is returned for credentials over plain http:// unless
@@ -49,7 +52,36 @@ type conn struct {
 	clientKey  []byte
 	proxy      transport.ProxyOptions
 	secrets    []string
+	timeout    time.Duration // per exchange with the remote; zero: none
 }
+
+// exchange runs one exchange with the remote (a ref listing, a fetch, a
+// push) under the remote's timeout. An error caused by that timeout says
+// so, and still matches context.DeadlineExceeded.
+func (cn *conn) exchange(ctx context.Context, f func(context.Context) error) error {
+	if cn.timeout <= 0 {
+		return f(ctx)
+	}
+	bounded, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	err := f(bounded)
+	if err != nil && ctx.Err() == nil && bounded.Err() == context.DeadlineExceeded {
+		return &timeoutError{after: cn.timeout, err: err}
+	}
+	return err
+}
+
+// timeoutError is an exchange with the remote cut off by Remote.Timeout.
+type timeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("no answer within the remote's timeout of %s: %v", e.after, e.err)
+}
+
+func (e *timeoutError) Unwrap() []error { return []error{e.err, context.DeadlineExceeded} }
 
 // dial prepares a conn: checks the URL against the auth, builds the go-git
 // auth method and, for a GitHub App, gets (or reuses) an installation token.
@@ -67,7 +99,7 @@ func (c *Client) dial(ctx context.Context, r Remote) (*conn, error) {
 	if ep.Password != "" && a.Password == "" && a.BearerToken == "" {
 		a.Username, a.Password = ep.User, ep.Password
 	}
-	out := &conn{protocol: ep.Protocol, secrets: a.secrets()}
+	out := &conn{protocol: ep.Protocol, secrets: a.secrets(), timeout: r.Timeout}
 	if ep.Password != "" {
 		out.secrets = append(out.secrets, ep.Password)
 	}

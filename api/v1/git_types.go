@@ -1,5 +1,7 @@
 package v1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // GitSpec holds everything about the Git side of an automation: where the
 // repository is (git.remote, when spec.sourceRef is not used), what to check
 // out, how to commit, where to push and whether to open a pull request.
@@ -74,6 +76,14 @@ type GitRemoteSpec struct {
 	// +kubebuilder:default:=generic
 	// +optional
 	Provider string `json:"provider,omitempty"`
+
+	// Timeout bounds each exchange with the remote: listing its refs, a
+	// fetch, a push. Defaults to 60s, as a Flux GitRepository's
+	// spec.timeout does.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // GitCheckoutSpec says what to check out.

@@ -327,6 +327,11 @@ func (e *Engine) prepareAutomation(ctx context.Context, store Store, auto *image
 	return run, Outcome{}, true
 }
 
+// DefaultGitTimeout bounds each exchange with a Git remote (listing refs, a
+// fetch, a push) when spec.git.remote.timeout, or the GitRepository's
+// spec.timeout, is not set: Flux's default for GitRepositories.
+const DefaultGitTimeout = 60 * time.Second
+
 // invalidSourceError is a source that cannot work as written.
 type invalidSourceError struct{ msg string }
 
@@ -347,6 +352,10 @@ func (e *Engine) gitSource(ctx context.Context, store Store, auto *imagev1.Image
 	switch {
 	case git.Remote != nil:
 		src.remote.URL = git.Remote.URL
+		src.remote.Timeout = DefaultGitTimeout
+		if t := git.Remote.Timeout; t != nil && t.Duration > 0 {
+			src.remote.Timeout = t.Duration
+		}
 		secretNS = auto.Namespace
 		if git.Remote.SecretRef != nil {
 			secretName = git.Remote.SecretRef.Name
@@ -423,6 +432,14 @@ func sourceFromGitRepository(repo *unstructured.Unstructured) (gitSource, error)
 		return src, &invalidSourceError{fmt.Sprintf("GitRepository %s/%s has no spec.url", repo.GetNamespace(), repo.GetName())}
 	}
 	src.remote.URL = url
+	src.remote.Timeout = DefaultGitTimeout
+	if t, _, _ := unstructured.NestedString(repo.Object, "spec", "timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return src, &invalidSourceError{fmt.Sprintf("GitRepository %s/%s has spec.timeout %q, not a positive duration", repo.GetNamespace(), repo.GetName(), t)}
+		}
+		src.remote.Timeout = d
+	}
 	ref, _, _ := unstructured.NestedStringMap(repo.Object, "spec", "ref")
 	src.checkout = gitpush.Checkout{
 		Branch: ref["branch"],

@@ -475,6 +475,25 @@ func TestFailuresAreClassified(t *testing.T) {
 		}
 	})
 
+	t.Run("a git server that hangs fails at the remote's timeout and is retried", func(t *testing.T) {
+		h.git.CreateRepo(t, "slow", map[string]string{"clusters/a.yaml": "a: 1\n"})
+		f := h.git.HTTP.InjectFault(gitserver.Fault{Repo: "slow", Hang: true})
+		t.Cleanup(f.Release)
+		auto := newAutomation("slow", h.git.HTTP.URL("slow"))
+		// Every request hangs: no exchange can end within any timeout.
+		auto.Spec.GitSpec.Remote.Timeout = &metav1.Duration{Duration: 300 * time.Millisecond}
+		out := h.engine.ReconcileAutomation(ctx, h.store, auto)
+		if out.Err == nil || out.Terminal {
+			t.Fatalf("Outcome = %+v, want a retryable error", out)
+		}
+		if !errors.Is(out.Err, context.DeadlineExceeded) {
+			t.Errorf("Outcome.Err = %v, want it to match context.DeadlineExceeded", out.Err)
+		}
+		if c := condition(auto, imagev1.ReadyCondition); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "timeout of 300ms") {
+			t.Errorf("Ready = %+v, want False naming the timeout", c)
+		}
+	})
+
 	t.Run("rejected credentials are reported without their value", func(t *testing.T) {
 		auth := gitserver.Start(t, gitserver.WithBasicAuth("bot", "right-password"))
 		auth.CreateRepo(t, "locked", map[string]string{"clusters/a.yaml": "a: 1\n"})
@@ -492,4 +511,64 @@ func TestFailuresAreClassified(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The remote's timeout comes from spec.git.remote.timeout or the
+// GitRepository's spec.timeout, 60s when neither is set; a GitRepository
+// timeout that is not a duration is an invalid source.
+func TestGitSourceTimeout(t *testing.T) {
+	e := &Engine{}
+	store := newMemStore()
+	gitRepo := func(name, timeout string) {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+			"metadata": map[string]any{"namespace": "apps", "name": name},
+			"spec":     map[string]any{"url": "https://git.example/fleet", "ref": map[string]any{"branch": "main"}},
+		}}
+		if timeout != "" {
+			_ = unstructured.SetNestedField(u.Object, timeout, "spec", "timeout")
+		}
+		store.gitRepos[key("apps", name)] = u
+	}
+	gitRepo("plain", "")
+	gitRepo("slow", "2m30s")
+	gitRepo("broken", "soon")
+	withSource := func(name string) *imagev1.ImageUpdateAutomation {
+		a := newAutomation("a", "")
+		a.Spec.GitSpec.Remote = nil
+		a.Spec.SourceRef = &imagev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: name}
+		return a
+	}
+	withTimeout := newAutomation("a", "https://git.example/fleet")
+	withTimeout.Spec.GitSpec.Remote.Timeout = &metav1.Duration{Duration: 5 * time.Minute}
+	tests := []struct {
+		name    string
+		auto    *imagev1.ImageUpdateAutomation
+		want    time.Duration
+		invalid bool
+	}{
+		{name: "remote without timeout", auto: newAutomation("a", "https://git.example/fleet"), want: DefaultGitTimeout},
+		{name: "remote with timeout", auto: withTimeout, want: 5 * time.Minute},
+		{name: "GitRepository without timeout", auto: withSource("plain"), want: DefaultGitTimeout},
+		{name: "GitRepository with timeout", auto: withSource("slow"), want: 150 * time.Second},
+		{name: "GitRepository with a bad timeout", auto: withSource("broken"), invalid: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := e.gitSource(t.Context(), store, tt.auto)
+			var invalid *invalidSourceError
+			if tt.invalid {
+				if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "spec.timeout") {
+					t.Fatalf("gitSource error = %v, want an invalid source naming spec.timeout", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src.remote.Timeout != tt.want {
+				t.Errorf("timeout = %v, want %v", src.remote.Timeout, tt.want)
+			}
+		})
+	}
 }
