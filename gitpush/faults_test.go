@@ -67,7 +67,8 @@ func TestProtectedBranchRefusesPush(t *testing.T) {
 	if !errors.Is(err, ErrPushRejected) || errors.Is(err, ErrRemoteMoved) {
 		t.Fatalf("Run to a protected branch: error %v, want ErrPushRejected and not ErrRemoteMoved", err)
 	}
-	for _, want := range []string{"pushing", srv.HTTP.URL("app"), "refs/heads/main", "pre-receive hook declined"} {
+	for _, want := range []string{"pushing", srv.HTTP.URL("app"), "refs/heads/main", "pre-receive hook declined",
+		"the remote said: main is protected: open a pull request"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -147,17 +148,23 @@ func (e *entry) push(ctx context.Context, cn *conn, p PushOptions, plan pushPlan
 	if err := e.repo.Storer.SetReference(plumbing.NewHashReference(outRef, rec.Commit)); err != nil {
 		return rec.Commit, nil, err
 	}
+	said := &remoteMessages{}
 	err := cn.exchange(ctx, func(ctx context.Context) error {
 		return e.repo.PushContext(ctx, &git.PushOptions{
 			RemoteName: "origin", RemoteURL: cn.url, RefSpecs: specs, RequireRemoteRefs: plan.require,
 			Auth: cn.auth, CABundle: cn.caBundle, ClientCert: cn.clientCert, ClientKey: cn.clientKey,
-			ProxyOptions: cn.proxy, Options: p.Options,
+			ProxyOptions: cn.proxy, Options: p.Options, Progress: said,
 		})
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		err = nil
 	}
 	if err != nil {
+		if msg := said.summary(); msg != "" {
+			// What a server's hooks print is often the only reason given
+			// (a protected branch, a required review, a size limit).
+			err = fmt.Errorf("%w; the remote said: %s", err, msg)
+		}
 		return rec.Commit, nil, classifyPush(err, plan.guarded)
 	}
 	if plan.pushBranch != "" {
@@ -179,4 +186,59 @@ func classifyPush(err error, guarded bool) error {
 		return fmt.Errorf("%w: %w", ErrPushRejected, err)
 	}
 	return err
+}
+
+// remoteMessages keeps the messages a server sends while receiving a push
+// (git prints them after "remote: "), without its progress counters, up to
+// a bound.
+type remoteMessages struct {
+	buf       []byte
+	truncated bool
+}
+
+const maxRemoteMessages = 2 << 10
+
+func (m *remoteMessages) Write(p []byte) (int, error) {
+	if room := maxRemoteMessages - len(m.buf); room < len(p) {
+		m.buf = append(m.buf, p[:max(room, 0)]...)
+		m.truncated = true
+	} else {
+		m.buf = append(m.buf, p...)
+	}
+	return len(p), nil
+}
+
+// summary returns the messages as one line: each line of text once, the
+// counters git servers print while they work ("Resolving deltas: 50%")
+// left out.
+func (m *remoteMessages) summary() string {
+	var keep []string
+	for _, line := range strings.FieldsFunc(string(m.buf), func(r rune) bool { return r == '\n' || r == '\r' }) {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "remote:"))
+		if line == "" || isProgress(line) || slices.Contains(keep, line) {
+			continue
+		}
+		keep = append(keep, strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f {
+				return -1 // no terminal control sequences in statuses and logs
+			}
+			return r
+		}, line))
+	}
+	s := strings.Join(keep, " / ")
+	if m.truncated && s != "" {
+		s += " …"
+	}
+	return s
+}
+
+// isProgress reports whether a line is one of git's progress counters.
+func isProgress(line string) bool {
+	for _, p := range []string{"Resolving deltas", "Counting objects", "Compressing objects", "Writing objects",
+		"Enumerating objects", "Total ", "Unpacking objects", "Processing"} {
+		if strings.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
 }

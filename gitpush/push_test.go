@@ -207,3 +207,44 @@ func TestPushOptionsReachTheServer(t *testing.T) {
 		t.Errorf("ref updates = %+v, want %+v", pushes[0].Updates, want)
 	}
 }
+
+func TestRemoteMessagesSummary(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{name: "nothing", want: ""},
+		{name: "one line", writes: []string{"main is protected\n"}, want: "main is protected"},
+		{
+			name:   "progress counters are left out",
+			writes: []string{"Resolving deltas:  50% (1/2)\rResolving deltas: 100% (2/2)\n", "error: refusing: image tag must be pinned\n"},
+			want:   "error: refusing: image tag must be pinned",
+		},
+		{name: "lines split across writes", writes: []string{"size lim", "it exceeded\nsee docs\n"}, want: "size limit exceeded / see docs"},
+		{name: "repeated lines once", writes: []string{"denied\ndenied\n"}, want: "denied"},
+		{name: "control characters dropped", writes: []string{"\x1b[31mred\x1b[0m\n"}, want: "[31mred[0m"},
+		{name: "remote prefix trimmed", writes: []string{"remote: GH006: Protected branch update failed\n"}, want: "GH006: Protected branch update failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &remoteMessages{}
+			for _, w := range tt.writes {
+				if n, err := m.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if got := m.summary(); got != tt.want {
+				t.Errorf("summary() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	m := &remoteMessages{}
+	for range 1000 {
+		m.Write([]byte("a long explanation of why the push was refused\n"))
+		m.Write([]byte(strings.Repeat("x", 100) + "\n"))
+	}
+	if got := m.summary(); len(got) > maxRemoteMessages+8 || !strings.HasSuffix(got, " …") {
+		t.Errorf("summary of a flood: %d bytes, ending %q; want at most the bound and a mark", len(got), got[max(0, len(got)-10):])
+	}
+}
