@@ -58,7 +58,9 @@
 // *ManifestError for every problem), at start and again in Run, which
 // with Options.Manifests looks at them every ReloadInterval: a
 // fingerprint of the paths, sizes and modification times, then a hash of
-// the contents only when that changed. New manifests that are invalid are
+// the contents only when that changed. Files are loaded once they have
+// stayed the same for one interval, never half written. New manifests
+// that are invalid are
 // reported (a Reloaded event with Reload.Err) and ignored until the files
 // change again; the running objects go on unchanged. Valid ones take over
 // between steps: no step starts, the steps under way finish, then each

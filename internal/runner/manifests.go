@@ -60,7 +60,8 @@ type Manifests struct {
 	// Load and kept for the next ones.
 	Options manifest.Options
 
-	seen stamp // the files as the last Load (or Changed) saw them
+	seen      stamp  // the files as the last Load (or Changed) saw them
+	candidate string // a fingerprint other than seen's that the previous Changed found
 }
 
 // stamp is a fingerprint of the manifest files in two parts: a cheap one
@@ -81,6 +82,7 @@ func (m *Manifests) Load(ctx context.Context) (*manifest.Objects, error) {
 	// Taken before the files are read: an edit made while they are being
 	// read is seen by the next Changed.
 	m.seen = stamp{stat: stat, content: contentStamp(files, listErr)}
+	m.candidate = ""
 	if m.Options.Validator == nil {
 		v, err := crdschema.New()
 		if err != nil {
@@ -101,14 +103,22 @@ func (m *Manifests) Load(ctx context.Context) (*manifest.Objects, error) {
 	return objs, nil
 }
 
-// Changed reports whether the files differ from what the last Load read:
-// a file added, removed or with other contents. Files whose modification
-// time changed but whose contents did not (a touch, a checkout of the same
-// commit) are not a change. A path that cannot be read is a change when
-// its error differs from the last one.
+// Changed reports whether the files differ from what the last Load read
+// (a file added, removed or with other contents) and have stayed as they
+// are since the previous call, so that files still being written (an
+// editor saving, a git pull) are not loaded half done: called at an
+// interval, it reports a change one interval after the files last moved.
+// Files whose modification time changed but whose contents did not (a
+// touch, a checkout of the same commit) are not a change. A path that
+// cannot be read is a change when its error differs from the last one.
 func (m *Manifests) Changed() bool {
 	stat, files, listErr := statStamp(m.Paths)
 	if stat == m.seen.stat {
+		m.candidate = ""
+		return false
+	}
+	if stat != m.candidate {
+		m.candidate = stat // moved since the previous call: wait for the next
 		return false
 	}
 	if contentStamp(files, listErr) == m.seen.content {

@@ -28,7 +28,8 @@ import (
 // objects that are gone (State.Prune). Then:
 //   - objects added or changed run at once, and so do those whose
 //     dependencies changed (an automation whose selector now picks
-//     another policy, a policy whose repository is gone);
+//     another policy, a policy whose repository is gone), in dependency
+//     order as in a pass;
 //   - when a Secret, GitRepository, ServiceAccount or Namespace changed,
 //     every object that is not Ready runs at once, in case that is what
 //     it was missing;
@@ -87,6 +88,9 @@ func (s *scheduler) reload(ctx context.Context, stop <-chan struct{}) {
 }
 
 // switched updates the schedule for the set now current (see reload).
+// What it runs at once runs in dependency order, as in a pass: an object
+// whose dependencies run too waits for their steps to end, so that an
+// automation sees its policies' new latest images in one run.
 func (s *scheduler) switched(old, cur *objectSet, d objectDiff, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,21 +104,41 @@ func (s *scheduler) switched(old, cur *objectSet, d objectDiff, now time.Time) {
 			delete(s.failures, ref)
 		}
 	}
+	run := map[ObjectRef]bool{}
+	for ref := range s.waiting { // from a reload before, still waiting
+		if _, ok := cur.meta[ref]; ok {
+			run[ref] = true
+		}
+	}
+	clear(s.waiting)
 	for _, ref := range d.changed {
 		delete(s.failures, ref) // a new spec starts afresh
-		s.schedule(ref, now)
+		run[ref] = true
 	}
 	for _, ref := range d.added {
-		s.schedule(ref, now)
+		run[ref] = true
 	}
 	for ref := range cur.meta {
 		if !sameRefs(old.deps.deps[ref], cur.deps.deps[ref]) {
-			s.schedule(ref, now)
+			run[ref] = true
 		}
 	}
 	if d.support {
 		for _, ref := range cur.store.notReady() {
+			run[ref] = true
+		}
+	}
+	for ref := range run {
+		on := map[ObjectRef]bool{}
+		for _, dep := range cur.deps.deps[ref] {
+			if run[dep] {
+				on[dep] = true
+			}
+		}
+		if len(on) == 0 {
 			s.schedule(ref, now)
+		} else {
+			s.waiting[ref] = on
 		}
 	}
 }

@@ -59,6 +59,13 @@ func (l *eventLog) rest() []Event {
 	}
 }
 
+// settleAndPoll has Run look at the manifests twice: once to see them
+// changed, once more to find them settled.
+func settleAndPoll(poll chan<- time.Time) {
+	poll <- time.Now()
+	poll <- time.Now()
+}
+
 func isType(typ EventType) func(Event) bool {
 	return func(ev Event) bool { return ev.Type == typ }
 }
@@ -124,7 +131,7 @@ func TestRunReloadsChangedManifests(t *testing.T) {
 	// added and the automation removed.
 	h.writeFile("objects.yaml", h.repository("app", "1h")+"---\n"+h.policy("app", "<1.0.1"))
 	h.writeFile("edge.yaml", h.policy("edge", ">=1.0.0"))
-	poll <- time.Now()
+	settleAndPoll(poll)
 	ev, _ := events.waitFor(t, "reload", isType(Reloaded))
 	want := &Reload{Added: []ObjectRef{policyEdge}, Changed: []ObjectRef{policyApp}, Removed: []ObjectRef{automationF}}
 	if diff := cmp.Diff(want, ev.Reload); diff != "" {
@@ -201,6 +208,44 @@ func TestRunReloadsChangedManifests(t *testing.T) {
 	}
 }
 
+// What a reload runs, it runs in dependency order: the automation, whose
+// policies changed, runs once, after both.
+func TestReloadRunsInDependencyOrder(t *testing.T) {
+	h := newHarness(t)
+	h.writeManifests(">=1.0.0", "1h")
+	events := newEventLog()
+	poll := make(chan time.Time)
+	r, _ := h.runner(Options{OnEvent: events.on, ReloadPoll: poll})
+	stop := startRun(t, r)
+	events.waitFor(t, "first pass", isType(PassFinished))
+
+	h.writeManifests("<1.0.1", "1h")
+	h.writeFile("edge.yaml", h.policy("edge", ">=1.0.0"))
+	settleAndPoll(poll)
+	ev, _ := events.waitFor(t, "reload", isType(Reloaded))
+	want := &Reload{Added: []ObjectRef{policyEdge}, Changed: []ObjectRef{policyApp}}
+	if diff := cmp.Diff(want, ev.Reload); diff != "" {
+		t.Fatalf("Reload (-want +got):\n%s", diff)
+	}
+	ev, before := events.waitFor(t, "the automation's step", finishedStep(automationF))
+	if !ev.Result.OK() || !strings.Contains(h.deployed(), ":1.0.0 #") {
+		t.Errorf("automation after the reload: OK %v, apps/app.yaml:\n%s", ev.Result.OK(), h.deployed())
+	}
+	stop()
+	var order []string
+	for _, ev := range append(before, events.rest()...) {
+		if ev.Type == StepStarted && ev.Ref == automationF {
+			order = append(order, "automation started")
+		}
+		if ev.Type == StepFinished && ev.Ref.Kind == KindPolicy {
+			order = append(order, ev.Ref.Name+" finished")
+		}
+	}
+	if len(order) != 3 || order[2] != "automation started" {
+		t.Errorf("steps after the reload: %v; want both policies to finish, then the automation to start, once", order)
+	}
+}
+
 func TestRunKeepsTheObjectsWhenNewManifestsAreInvalid(t *testing.T) {
 	h := newHarness(t)
 	h.writeManifests(">=1.0.0", "1h")
@@ -224,7 +269,7 @@ spec:
     name: app
   policy: {}
 `)
-	poll <- time.Now()
+	settleAndPoll(poll)
 	ev, _ := events.waitFor(t, "reload", isType(Reloaded))
 	var invalid *ManifestError
 	if !errors.As(ev.Reload.Err, &invalid) || len(invalid.Problems) != 1 {
@@ -256,7 +301,7 @@ spec:
 		t.Fatal(err)
 	}
 	h.writeManifests("<1.0.1", "1h")
-	poll <- time.Now()
+	settleAndPoll(poll)
 	ev, _ = events.waitFor(t, "reload", isType(Reloaded))
 	if ev.Reload.Err != nil {
 		t.Fatalf("reload after the fix: %v", ev.Reload.Err)
@@ -290,7 +335,7 @@ func TestReloadWaitsForTheStepsUnderWay(t *testing.T) {
 	// A new interval makes the repository run again, and hold there.
 	holdRepo.Store(true)
 	h.writeFile("objects.yaml", h.repository("app", "2h")+"---\n"+h.policy("app", ">=1.0.0")+"---\n"+h.automation("1h"))
-	poll <- time.Now()
+	settleAndPoll(poll)
 	ev, _ := events.waitFor(t, "reload", isType(Reloaded))
 	if diff := cmp.Diff(&Reload{Changed: []ObjectRef{repoApp}}, ev.Reload); diff != "" {
 		t.Fatalf("first Reload (-want +got):\n%s", diff)
@@ -302,7 +347,7 @@ func TestReloadWaitsForTheStepsUnderWay(t *testing.T) {
 	}
 
 	h.writeFile("objects.yaml", h.repository("app", "2h")+"---\n"+h.policy("app", "<1.0.1")+"---\n"+h.automation("1h"))
-	poll <- time.Now()
+	settleAndPoll(poll)
 	close(release)
 	ev, before := events.waitFor(t, "reload", isType(Reloaded))
 	if diff := cmp.Diff(&Reload{Changed: []ObjectRef{policyApp}}, ev.Reload); diff != "" {
@@ -336,14 +381,23 @@ spec:
 `
 	write("repo.yaml", repo)
 	m := &Manifests{Paths: []string{dir}}
-	if m.Changed() != true {
-		t.Error("Changed() before any Load = false, want true")
+	// changed calls Changed as Run does, twice at an interval: the first
+	// call sees the files move, the second finds them settled.
+	changed := func(what string, want bool) {
+		t.Helper()
+		if m.Changed() {
+			t.Errorf("Changed() right after %s = true, want false until the files settle", what)
+		}
+		if got := m.Changed(); got != want {
+			t.Errorf("Changed() after %s = %v, want %v", what, got, want)
+		}
 	}
+	changed("nothing was loaded", true)
 	if _, err := m.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if m.Changed() {
-		t.Error("Changed() right after Load = true")
+	if m.Changed() || m.Changed() {
+		t.Error("Changed() after Load = true")
 	}
 
 	// A new modification time with the same contents is no change.
@@ -351,39 +405,36 @@ spec:
 	if err := os.Chtimes(filepath.Join(dir, "repo.yaml"), later, later); err != nil {
 		t.Fatal(err)
 	}
-	if m.Changed() {
-		t.Error("Changed() after a touch = true")
-	}
-
+	changed("a touch", false)
 	// A file that is not a manifest is no change either.
 	write("notes.txt", "hello")
-	if m.Changed() {
-		t.Error("Changed() after writing notes.txt = true")
-	}
+	changed("writing notes.txt", false)
 
+	// Files that move between two calls have not settled.
+	write("policy.yaml", "apiVersion: image.dockhand.dev/v1\nkind: ImagePolicy\nmetadata:\n  name: app\n")
+	if m.Changed() {
+		t.Error("Changed() right after adding a manifest = true")
+	}
 	write("policy.yaml", "apiVersion: image.dockhand.dev/v1\nkind: ImagePolicy\nmetadata:\n  name: app\nspec: {}\n")
+	if m.Changed() {
+		t.Error("Changed() while a manifest is still being written = true")
+	}
 	if !m.Changed() {
-		t.Fatal("Changed() after adding a manifest = false")
+		t.Fatal("Changed() once the new manifest settled = false")
 	}
 	_, err := m.Load(t.Context())
 	var invalid *ManifestError
 	if !errors.As(err, &invalid) {
 		t.Fatalf("Load with an invalid policy = %v, want a ManifestError", err)
 	}
-	if m.Changed() {
-		t.Error("Changed() after a failed Load of the same files = true; want it to wait for the next change")
-	}
+	changed("a failed Load of the same files", false)
 
 	if err := removeFile(dir, "policy.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	if !m.Changed() {
-		t.Error("Changed() after removing a manifest = false")
-	}
+	changed("removing a manifest", true)
 	write("repo.yaml", strings.Replace(repo, "1m", "2m", 1))
-	if !m.Changed() {
-		t.Error("Changed() after editing a manifest = false")
-	}
+	changed("editing a manifest", true)
 	if err := removeFile(dir, "repo.yaml"); err != nil {
 		t.Fatal(err)
 	}
@@ -393,15 +444,11 @@ spec:
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	if !m.Changed() {
-		t.Error("Changed() after the directory went away = false")
-	}
+	changed("the directory went away", true)
 	if _, err := m.Load(t.Context()); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("Load of a missing directory = %v, want an error naming it", err)
 	}
-	if m.Changed() {
-		t.Error("Changed() with the directory still missing = true")
-	}
+	changed("nothing new, the directory still missing", false)
 }
 
 func TestDiffObjects(t *testing.T) {
@@ -459,7 +506,7 @@ func TestDiffObjects(t *testing.T) {
 }
 
 // switched drops removed objects from the schedule, runs added and changed
-// ones at once, and those whose dependencies changed.
+// ones at once, and those whose dependencies changed after those.
 func TestSwitchedSchedule(t *testing.T) {
 	repo := &imagev1.ImageRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web"}, Spec: imagev1.ImageRepositorySpec{Image: "example.com/web"}}
 	policy := func(name, rng string) *imagev1.ImagePolicy {
@@ -497,17 +544,36 @@ func TestSwitchedSchedule(t *testing.T) {
 		fleet   = ObjectRef{KindAutomation, "apps", "fleet"}
 	)
 	later := now.Add(time.Hour)
+	r := &Runner{opts: Options{Now: func() time.Time { return now }}}
+	r.set.Store(cur)
 	s := &scheduler{
+		r:        r,
 		next:     map[ObjectRef]time.Time{repoRef: later, fleet: later, oldPol: later},
+		running:  map[ObjectRef]bool{},
 		failures: map[ObjectRef]int{stable: 3, oldPol: 1, repoRef: 2},
+		waiting:  map[ObjectRef]map[ObjectRef]bool{},
+		wake:     make(chan struct{}, 1),
 	}
 	d := diffObjects(before, after)
 	s.switched(old, cur, d, now)
-	wantNext := map[ObjectRef]time.Time{repoRef: later, stable: now, newPol: now, fleet: now}
+	wantNext := map[ObjectRef]time.Time{repoRef: later, stable: now, newPol: now, fleet: later}
 	if diff := cmp.Diff(wantNext, s.next); diff != "" {
 		t.Errorf("next after the switch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[ObjectRef]int{repoRef: 2}, s.failures); diff != "" {
 		t.Errorf("failures after the switch (-want +got):\n%s", diff)
+	}
+	// The automation, whose policies changed, runs after both ran.
+	wantWaiting := map[ObjectRef]map[ObjectRef]bool{fleet: {stable: true, newPol: true}}
+	if diff := cmp.Diff(wantWaiting, s.waiting); diff != "" {
+		t.Errorf("waiting after the switch (-want +got):\n%s", diff)
+	}
+	s.finished(Result{Ref: stable, Changed: true}, true)
+	if at := s.next[fleet]; !at.Equal(later) {
+		t.Errorf("after one of its policies ran, the automation is due at %v, want %v (still waiting)", at, later)
+	}
+	s.finished(Result{Ref: newPol, Changed: false}, true)
+	if at := s.next[fleet]; !at.Equal(now) || len(s.waiting) != 0 {
+		t.Errorf("after both its policies ran, the automation is due at %v (waiting %v), want %v", at, s.waiting, now)
 	}
 }

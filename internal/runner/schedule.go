@@ -17,8 +17,8 @@ import (
 // cancelling ctx cancels them too. Run returns once nothing is running.
 //
 // With Options.Manifests, Run also looks at the files every
-// ReloadInterval after the first pass and, when they changed, loads them
-// again. New manifests that are invalid are reported in a Reloaded event
+// ReloadInterval after the first pass and, when they changed and then
+// stayed the same for one interval, loads them again. New manifests that are invalid are reported in a Reloaded event
 // and change nothing. Valid ones take over between steps: no more steps
 // start, those under way finish, then objects that stay keep their
 // statuses (a changed spec is a new generation), the state file forgets
@@ -30,7 +30,8 @@ import (
 func (r *Runner) Run(ctx context.Context, stop <-chan struct{}) *Summary {
 	first := r.pass(ctx, stop, "")
 	s := &scheduler{r: r, next: map[ObjectRef]time.Time{}, running: map[ObjectRef]bool{},
-		failures: map[ObjectRef]int{}, wake: make(chan struct{}, 1), hold: make(chan struct{})}
+		failures: map[ObjectRef]int{}, waiting: map[ObjectRef]map[ObjectRef]bool{},
+		wake: make(chan struct{}, 1), hold: make(chan struct{})}
 	for _, res := range first.Results {
 		if !res.NotRun {
 			s.finished(res, false)
@@ -58,7 +59,10 @@ type scheduler struct {
 	next     map[ObjectRef]time.Time // when each object runs next
 	running  map[ObjectRef]bool
 	failures map[ObjectRef]int // consecutive failures, for backoff
-	wake     chan struct{}
+	// waiting holds objects a reload runs once the steps it also runs and
+	// they depend on have ended, as a pass would order them.
+	waiting map[ObjectRef]map[ObjectRef]bool
+	wake    chan struct{}
 
 	// Owned by the loop's goroutine.
 	hold     chan struct{} // closed to keep started steps from taking a slot (a reload is waiting)
@@ -191,9 +195,20 @@ func (s *scheduler) finished(res Result, triggerDependents bool) {
 	if !at.IsZero() {
 		s.schedule(ref, at)
 	}
+	for dep, on := range s.waiting {
+		if on[ref] {
+			delete(on, ref)
+			if len(on) == 0 {
+				delete(s.waiting, dep)
+				s.schedule(dep, now)
+			}
+		}
+	}
 	if triggerDependents && res.Changed {
 		for _, dep := range s.r.set.Load().deps.dependents[ref] {
-			s.schedule(dep, now)
+			if _, ok := s.waiting[dep]; !ok { // it runs once all its dependencies ran
+				s.schedule(dep, now)
+			}
 		}
 	}
 	s.mu.Unlock()
