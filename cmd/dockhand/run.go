@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,9 @@ type runOptions struct {
 	concurrency  int
 	logFormat    string
 	dockerConfig string
+	// reloadInterval is how often a long-running run looks at the
+	// manifests for changes; zero never.
+	reloadInterval time.Duration
 
 	// Set by the command from its environment; tests replace them.
 	getenv   func(string) string
@@ -61,6 +65,10 @@ manifests. State (tags and each object's status) lives in a local file.
 
 Without --once it keeps going, on each object's interval, until interrupted;
 an interrupt lets the work in flight finish (interrupt again to abort it).
+Meanwhile it looks at the manifests every --reload-interval and, when they
+changed, loads them again: new and changed objects run at once, removed
+ones are dropped (and forgotten by the state file), and invalid manifests
+are reported and ignored until they change again.
 
 Credentials come from Secrets in the files, else from the environment: the
 docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, with its
@@ -92,6 +100,7 @@ Exit status with --once: 0 when every object is ready, 1 when one is not,
 	f.IntVar(&opts.concurrency, "concurrency", 8, "steps (scans, automations) running at once")
 	f.StringVar(&opts.logFormat, "log-format", "auto", "auto (progress on a terminal, else json), text or json")
 	f.StringVar(&opts.dockerConfig, "docker-config", "", "docker config with registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json, if present)")
+	f.DurationVar(&opts.reloadInterval, "reload-interval", 5*time.Second, "without --once, how often to look at the manifests for changes and load them again (0: never)")
 	return cmd
 }
 
@@ -102,9 +111,13 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 	if err := opts.validate(); err != nil {
 		return &exitError{code: exitRunInvalid, msg: err.Error()}
 	}
-	objs, err := loadManifests(ctx, errOut, opts.files, opts.namespace)
+	manifests := &runner.Manifests{Paths: opts.files, Options: manifest.Options{DefaultNamespace: opts.namespace}}
+	objs, err := loadManifests(ctx, errOut, manifests)
 	if err != nil {
 		return err
+	}
+	if opts.once || opts.reloadInterval == 0 {
+		manifests = nil // read at start only
 	}
 
 	rep, err := newRunReporter(out, errOut, opts.logFormat, opts.terminal, opts.plain)
@@ -124,12 +137,14 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 	defer closeEngine()
 
 	r, err := runner.New(runner.Options{
-		Objects:     objs,
-		Engine:      eng,
-		State:       st,
-		Concurrency: opts.concurrency,
-		DryRun:      opts.dryRun,
-		OnEvent:     rep.event,
+		Objects:        objs,
+		Manifests:      manifests,
+		ReloadInterval: opts.reloadInterval,
+		Engine:         eng,
+		State:          st,
+		Concurrency:    opts.concurrency,
+		DryRun:         opts.dryRun,
+		OnEvent:        rep.event,
 	})
 	if err != nil {
 		return &exitError{code: exitRunFailed, msg: err.Error()}
@@ -176,6 +191,9 @@ func (o runOptions) validate() error {
 	if o.concurrency < 1 {
 		return fmt.Errorf("--concurrency %d: want at least 1", o.concurrency)
 	}
+	if o.reloadInterval < 0 {
+		return fmt.Errorf("--reload-interval %s: want 0 (never) or more", o.reloadInterval)
+	}
 	switch o.logFormat {
 	case "auto", "text", "json":
 	default:
@@ -185,19 +203,17 @@ func (o runOptions) validate() error {
 }
 
 // loadManifests loads and validates the files, printing every problem.
-func loadManifests(ctx context.Context, errOut io.Writer, files []string, namespace string) (*manifest.Objects, error) {
-	objs, problems, err := manifest.Load(ctx, files, manifest.Options{DefaultNamespace: namespace})
-	if err != nil {
-		return nil, &exitError{code: exitRunInvalid, msg: err.Error()}
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
+func loadManifests(ctx context.Context, errOut io.Writer, m *runner.Manifests) (*manifest.Objects, error) {
+	objs, err := m.Load(ctx)
+	var invalid *runner.ManifestError
+	switch {
+	case errors.As(err, &invalid):
+		for _, p := range invalid.Problems {
 			fmt.Fprintln(errOut, p.Error())
 		}
-		return nil, &exitError{code: exitRunInvalid, msg: fmt.Sprintf("%d problem(s) in the manifests; nothing was run", len(problems))}
-	}
-	if len(objs.Repositories)+len(objs.Policies)+len(objs.Automations) == 0 {
-		return nil, &exitError{code: exitRunInvalid, msg: "no ImageRepository, ImagePolicy or ImageUpdateAutomation found in the manifests"}
+		return nil, &exitError{code: exitRunInvalid, msg: fmt.Sprintf("%d problem(s) in the manifests; nothing was run", len(invalid.Problems))}
+	case err != nil:
+		return nil, &exitError{code: exitRunInvalid, msg: err.Error()}
 	}
 	return objs, nil
 }

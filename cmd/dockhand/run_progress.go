@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,7 +107,62 @@ func (r *runReporter) event(ev runner.Event) {
 		r.drawStatus()
 	case runner.PassFinished:
 		r.passFinished(ev.Summary)
+	case runner.Reloaded:
+		r.reloaded(ev.Reload)
 	}
+}
+
+// reloaded reports one reload of the manifests: what changed, or why the
+// new ones are not used. Callers hold r.mu.
+func (r *runReporter) reloaded(rl *runner.Reload) {
+	if rl.Err != nil {
+		r.reloadFailed(rl.Err)
+		return
+	}
+	for _, ref := range rl.Added {
+		r.total[ref.Kind]++
+	}
+	for _, ref := range rl.Removed {
+		r.total[ref.Kind]--
+	}
+	if r.log != nil {
+		r.log.Info("manifests reloaded", "added", len(rl.Added), "changed", len(rl.Changed), "removed", len(rl.Removed),
+			"repositories", r.total[runner.KindRepository], "policies", r.total[runner.KindPolicy], "automations", r.total[runner.KindAutomation])
+		return
+	}
+	r.clearStatus()
+	fmt.Fprintf(r.errOut, "%smanifests reloaded: %d added, %d changed, %d removed\n",
+		time.Now().Format("15:04:05 "), len(rl.Added), len(rl.Changed), len(rl.Removed))
+	if r.verbose {
+		for _, l := range []struct {
+			what string
+			refs []runner.ObjectRef
+		}{{"added", rl.Added}, {"changed", rl.Changed}, {"removed", rl.Removed}} {
+			for _, ref := range l.refs {
+				fmt.Fprintf(r.errOut, "  %s %s\n", l.what, ref)
+			}
+		}
+	}
+	r.drawStatus()
+}
+
+func (r *runReporter) reloadFailed(err error) {
+	const msg = "manifests not reloaded, still running the objects loaded before"
+	if r.log != nil {
+		r.log.Error(msg, "error", err.Error())
+		return
+	}
+	r.clearStatus()
+	fmt.Fprintf(r.errOut, "%s%s %s:\n", time.Now().Format("15:04:05 "), r.paint("✗", colorRed), msg)
+	var invalid *runner.ManifestError
+	if errors.As(err, &invalid) {
+		for _, p := range invalid.Problems {
+			fmt.Fprintf(r.errOut, "  %s\n", p.Error())
+		}
+	} else {
+		fmt.Fprintf(r.errOut, "  %v\n", err)
+	}
+	r.drawStatus()
 }
 
 // finish is called when Run or Once has returned.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 
 	imagev1 "github.com/dockhand-dev/dockhand/api/v1"
 	"github.com/dockhand-dev/dockhand/internal/engine"
+	"github.com/dockhand-dev/dockhand/internal/manifest"
 	"github.com/dockhand-dev/dockhand/internal/runner"
 )
 
@@ -81,6 +84,69 @@ func TestResultState(t *testing.T) {
 		kind, msg := resultState(&tc.res)
 		if kind != tc.want || msg != tc.msg {
 			t.Errorf("%s: resultState = %v, %q; want %v, %q", tc.name, kind, msg, tc.want, tc.msg)
+		}
+	}
+}
+
+func TestRunReporterReloads(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	pol := runner.ObjectRef{Kind: runner.KindPolicy, Namespace: "apps", Name: "web"}
+	edge := runner.ObjectRef{Kind: runner.KindPolicy, Namespace: "apps", Name: "edge"}
+	auto := runner.ObjectRef{Kind: runner.KindAutomation, Namespace: "apps", Name: "fleet"}
+	invalid := &runner.ManifestError{Problems: []manifest.Problem{{
+		Source: manifest.Source{File: "clusters/policy.yaml", Line: 9}, Object: "ImagePolicy apps/bad", Message: "spec.policy: Required value",
+	}}}
+	reloads := []runner.Event{
+		{Type: runner.Reloaded, Reload: &runner.Reload{Err: invalid}},
+		{Type: runner.Reloaded, Reload: &runner.Reload{Added: []runner.ObjectRef{edge}, Changed: []runner.ObjectRef{pol}, Removed: []runner.ObjectRef{auto}}},
+	}
+
+	var errOut bytes.Buffer
+	rep, err := newRunReporter(&bytes.Buffer{}, &errOut, "json", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.start([]runner.ObjectRef{pol, auto}, false)
+	for _, ev := range reloads {
+		rep.event(ev)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("JSON log has %d records, want 3 (starting and one per reload):\n%s", len(lines), errOut.String())
+	}
+	var failed, done map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &failed); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[2]), &done); err != nil {
+		t.Fatal(err)
+	}
+	if failed["level"] != "ERROR" || !strings.Contains(fmt.Sprint(failed["error"]), "clusters/policy.yaml:9: ImagePolicy apps/bad: spec.policy: Required value") {
+		t.Errorf("failed reload record = %v, want an error locating the problem", failed)
+	}
+	want := map[string]any{"msg": "manifests reloaded", "added": 1.0, "changed": 1.0, "removed": 1.0, "repositories": 0.0, "policies": 2.0, "automations": 0.0}
+	for k, v := range want {
+		if done[k] != v {
+			t.Errorf("reload record %s = %v, want %v (record %v)", k, done[k], v, done)
+		}
+	}
+
+	errOut.Reset()
+	rep, err = newRunReporter(&bytes.Buffer{}, &errOut, "auto", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.start([]runner.ObjectRef{pol, auto}, false)
+	rep.event(runner.Event{Type: runner.PassFinished, Summary: &runner.Summary{}})
+	for _, ev := range reloads {
+		rep.event(ev)
+	}
+	for _, want := range []string{
+		"✗ manifests not reloaded, still running the objects loaded before:\n  clusters/policy.yaml:9: ImagePolicy apps/bad: spec.policy: Required value\n",
+		"manifests reloaded: 1 added, 1 changed, 1 removed\n  added ImagePolicy apps/edge\n  changed ImagePolicy apps/web\n  removed ImageUpdateAutomation apps/fleet\n",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("terminal output lacks %q:\n%s", want, errOut.String())
 		}
 	}
 }

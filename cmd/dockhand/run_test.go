@@ -188,6 +188,55 @@ func TestRunDryRun(t *testing.T) {
 	}
 }
 
+// A run forgets the objects that left the manifests; a dry run, which
+// works on a copy of the state file, leaves the file as it was.
+func TestRunPrunesTheStateButADryRunDoesNot(t *testing.T) {
+	f := newRunFixture(t)
+	f.write("old.yaml", `apiVersion: image.dockhand.dev/v1
+kind: ImageRepository
+metadata:
+  name: old
+spec:
+  image: `+f.reg.Repo("team/app")+`
+  interval: 5m
+  insecure: true
+`)
+	if _, errOut, code := f.run(f.opts()); code != 0 {
+		t.Fatalf("run --once exit %d\n%s", code, errOut)
+	}
+	if err := os.Remove(filepath.Join(f.manifests, "old.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	recorded := func() bool {
+		t.Helper()
+		recs, err := readStateRecords(t.Context(), f.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			if rec.Name == "old" {
+				return true
+			}
+		}
+		return false
+	}
+
+	opts := f.opts()
+	opts.dryRun = true
+	if _, errOut, code := f.run(opts); code != 0 {
+		t.Fatalf("run --dry-run exit %d\n%s", code, errOut)
+	}
+	if !recorded() {
+		t.Error("a dry run removed the record of default/old from the state file")
+	}
+	if _, errOut, code := f.run(f.opts()); code != 0 {
+		t.Fatalf("second run --once exit %d\n%s", code, errOut)
+	}
+	if recorded() {
+		t.Error("after a run without it, the state file still records default/old")
+	}
+}
+
 func TestRunInvalidManifests(t *testing.T) {
 	f := newRunFixture(t)
 	f.write("bad.yaml", `apiVersion: image.dockhand.dev/v1
@@ -253,6 +302,7 @@ func TestRunFlags(t *testing.T) {
 		{"no files", runOptions{concurrency: 1, logFormat: "auto"}},
 		{"bad log format", runOptions{files: []string{"x"}, concurrency: 1, logFormat: "xml"}},
 		{"no concurrency", runOptions{files: []string{"x"}, logFormat: "auto"}},
+		{"negative reload interval", runOptions{files: []string{"x"}, concurrency: 1, logFormat: "auto", reloadInterval: -time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := runRun(t.Context(), &bytes.Buffer{}, &bytes.Buffer{}, tc.opts)

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestE2ELongRunningReloadsManifests edits the manifests under a running
+// dockhand run: an invalid file is reported and ignored, a new policy and
+// a narrower range are picked up (the narrower range pushes), and a
+// removed policy disappears from dockhand get.
+func TestE2ELongRunningReloadsManifests(t *testing.T) {
+	f := newRunFixture(t)
+	cmd := f.command(f.runArgs("--reload-interval", "200ms")...)
+	var errOut lockedBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n%s", what, errOut.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	deployed := func(tag string) func() bool {
+		return func() bool {
+			return strings.Contains(f.git.FileAt(t, "fleet", "main", "apps/app.yaml"), ":"+tag+" #")
+		}
+	}
+	// policies is what dockhand get lists while the run holds the state.
+	policies := func() string {
+		t.Helper()
+		res := f.dockhand("get", "images", "policies", "--state", f.state)
+		if res.code != 0 {
+			t.Fatalf("get images policies: exit %d\n%s", res.code, res.stderr)
+		}
+		return res.stdout
+	}
+	listed := func(name string) bool {
+		return regexp.MustCompile(`(?m)^` + name + `\s`).MatchString(policies())
+	}
+	waitFor("the first commit", deployed("1.0.1"))
+
+	// An invalid file: reported with its file and line, nothing else changes.
+	broken := filepath.Join(f.manifests, "broken.yaml")
+	f.write("broken.yaml", `apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata:
+  name: broken
+spec:
+  imageRepositoryRef:
+    name: app
+  policy:
+    semver:
+      range: ">=1.0.0"
+    alphabetical:
+      order: asc
+`)
+	located := regexp.MustCompile(`"msg":"manifests not reloaded[^"]*".*` + regexp.QuoteMeta(broken) + `:\d+: ImagePolicy default/broken: `)
+	waitFor("the log to locate the problem in broken.yaml", func() bool { return located.MatchString(errOut.String()) })
+	if !listed("app") || listed("broken") {
+		t.Errorf("after an invalid edit, get lists:\n%s", policies())
+	}
+
+	// Fixed, with a new policy and a narrower range for the old one.
+	if err := os.Remove(broken); err != nil {
+		t.Fatal(err)
+	}
+	f.write("edge.yaml", `apiVersion: image.dockhand.dev/v1
+kind: ImagePolicy
+metadata:
+  name: edge
+spec:
+  imageRepositoryRef:
+    name: app
+  policy:
+    semver:
+      range: ">=1.0.0"
+`)
+	f.write("objects.yaml", strings.Replace(f.objects(), `range: ">=1.0.0"`, `range: "<1.0.1"`, 1))
+	waitFor("the commit of the narrower range", deployed("1.0.0"))
+	waitFor("get to list the new policy", func() bool { return listed("edge") })
+
+	// Removed: forgotten.
+	if err := os.Remove(filepath.Join(f.manifests, "edge.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("get to stop listing the removed policy", func() bool { return !listed("edge") })
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("dockhand run after SIGTERM: %v, want exit 0\n%s", err, errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("dockhand run did not stop within a minute of SIGTERM\n%s", errOut.String())
+	}
+	if got := f.commits(); got != 3 {
+		t.Errorf("fleet has %d commits, want 3 (seed, 1.0.1, back to 1.0.0)", got)
+	}
+	if !strings.Contains(errOut.String(), `"msg":"manifests reloaded","added":1,`) ||
+		!strings.Contains(errOut.String(), `"removed":1,`) {
+		t.Errorf("the log has no record of the reloads:\n%s", errOut.String())
+	}
+	// The file itself no longer records the removed policy.
+	if got := policies(); !regexp.MustCompile(`(?m)^app\s`).MatchString(got) || strings.Contains(got, "edge") {
+		t.Errorf("get images policies after the run:\n%s", got)
+	}
+}
