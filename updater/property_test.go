@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -191,13 +192,19 @@ func TestPropertyOnlyMarkedBytesChange(t *testing.T) {
 		iterations = 200
 	}
 	res := &resolver{policies: propPolicies, defaultNamespace: "apps"}
+	// One scratch for every file, as a worker has: what one file leaves in
+	// it must not change the next file's result.
+	sc := &scratch{}
 	for i := range iterations {
 		r := rand.New(rand.NewPCG(uint64(i), 42))
 		src, marked := genYAML(r)
 		if _, err := parseDocuments(src); err != nil {
 			t.Fatalf("seed %d: generated YAML does not parse: %v\n%s", i, err, src)
 		}
-		fe := rewrite("gen.yaml", src, res)
+		fe := rewriteWith("gen.yaml", src, res, sc)
+		if fresh := rewrite("gen.yaml", src, res); !bytes.Equal(fe.out, fresh.out) || !reflect.DeepEqual(fe.diags, fresh.diags) {
+			t.Fatalf("seed %d: a reused scratch gives %q and %v, a fresh one %q and %v", i, fe.out, fe.diags, fresh.out, fresh.diags)
+		}
 		for _, d := range fe.diags {
 			if d.Severity == SeverityError {
 				t.Fatalf("seed %d: %v\n%s", i, d, src)
