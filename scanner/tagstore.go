@@ -198,14 +198,32 @@ func (s *TagStore) Result(key string) (res ScanResult, ok bool, err error) {
 // Delete removes everything stored under key. Deleting a missing key is not
 // an error.
 func (s *TagStore) Delete(key string) error {
+	return s.DeleteMany(key)
+}
+
+// DeleteMany removes the tags stored under each key in one transaction:
+// one write to disk however many keys there are. A key with no tags is
+// not an error.
+func (s *TagStore) DeleteMany(keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(tagsBucket).Delete([]byte(key)); err != nil {
-			return err
+		for _, key := range keys {
+			if err := tx.Bucket(tagsBucket).Delete([]byte(key)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(metaBucket).Delete([]byte(key)); err != nil {
+				return err
+			}
 		}
-		return tx.Bucket(metaBucket).Delete([]byte(key))
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("deleting tags for %s: %w", key, err)
+		if len(keys) == 1 {
+			return fmt.Errorf("deleting tags for %s: %w", keys[0], err)
+		}
+		return fmt.Errorf("deleting tags for %d repositories: %w", len(keys), err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -195,6 +196,28 @@ func TestTagStoreDelete(t *testing.T) {
 	keys, err := s.Keys()
 	if err != nil || len(keys) != 0 {
 		t.Errorf("Keys after Delete = %v, %v; want none", keys, err)
+	}
+}
+
+func TestTagStoreDeleteMany(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	for _, k := range []string{"ns/a", "ns/b", "ns/c"} {
+		if _, err := s.Put(k, []string{"v1"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteMany(); err != nil {
+		t.Errorf("DeleteMany of nothing: %v", err)
+	}
+	if err := s.DeleteMany("ns/a", "ns/never-stored", "ns/c"); err != nil {
+		t.Fatalf("DeleteMany: %v", err)
+	}
+	keys, err := s.Keys()
+	if err != nil || !slices.Equal(keys, []string{"ns/b"}) {
+		t.Errorf("Keys after DeleteMany = %v, %v; want [ns/b]", keys, err)
+	}
+	if _, err := s.Tags("ns/a"); !errors.Is(err, ErrNoTags) {
+		t.Errorf("Tags of a deleted key: err = %v, want ErrNoTags", err)
 	}
 }
 

@@ -281,15 +281,16 @@ func (s *State) Prune(keep []ObjectRef) (Pruned, error) {
 	if err != nil {
 		return out, fmt.Errorf("pruning the state file: %w", err)
 	}
+	var gone []string
 	for _, k := range keys {
-		if repos[k] {
-			continue
+		if !repos[k] {
+			gone = append(gone, k)
 		}
-		if err := s.tags.Delete(k); err != nil {
-			return out, fmt.Errorf("pruning the tags of %s from the state file: %w", k, err)
-		}
-		out.Tags = append(out.Tags, k)
 	}
+	if err := s.tags.DeleteMany(gone...); err != nil {
+		return out, fmt.Errorf("pruning the state file: %w", err)
+	}
+	out.Tags = gone
 	return out, nil
 }
 
