@@ -263,39 +263,10 @@ func TestE2EMigrate(t *testing.T) {
 func TestE2ELongRunningFollowsTagsAndStopsOnSIGTERM(t *testing.T) {
 	f := newRunFixture(t)
 	f.write("objects.yaml", strings.ReplaceAll(f.objects(), "interval: 5m", "interval: 1s"))
-	cmd := f.command(f.runArgs()...)
-	var errOut lockedBuffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s\n%s", what, errOut.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	deployed := func(tag string) func() bool {
-		return func() bool {
-			return strings.Contains(f.git.FileAt(t, "fleet", "main", "apps/app.yaml"), ":"+tag+" #")
-		}
-	}
-	waitFor("the first commit", deployed("1.0.1"))
+	run := f.startLongRun(t, f.runArgs()...)
+	run.waitFor("the first commit", f.deployed(t, "1.0.1"))
 	f.reg.PushImage(t, "team/app", "1.2.0")
-	waitFor("the commit of the new tag", deployed("1.2.0"))
+	run.waitFor("the commit of the new tag", f.deployed(t, "1.2.0"))
 
 	// The file is held; dockhand get reads it through the runner.
 	res := f.dockhand("get", "images", "policies", "--state", f.state)
@@ -303,18 +274,7 @@ func TestE2ELongRunningFollowsTagsAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("get images policies while running: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("dockhand run after SIGTERM: %v, want exit 0\n%s", err, errOut.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("dockhand run did not stop within a minute of SIGTERM\n%s", errOut.String())
-	}
+	run.stop()
 	if got := f.commits(); got != 3 {
 		t.Errorf("fleet has %d commits, want 3 (seed, 1.0.1, 1.2.0)", got)
 	}
@@ -472,5 +432,69 @@ spec:
 	}
 	if strings.Contains(res.stderr, "t0ken") || strings.Contains(res.stderr, "s3cret") {
 		t.Errorf("the log mentions a secret:\n%s", res.stderr)
+	}
+}
+
+// longRun is a dockhand run started in the background by a test.
+type longRun struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	errOut *lockedBuffer
+	exited chan error
+	done   bool
+}
+
+// startLongRun starts the binary with args; it is killed when the test
+// ends unless stop ended it first.
+func (f *runFixture) startLongRun(t *testing.T, args ...string) *longRun {
+	t.Helper()
+	r := &longRun{t: t, cmd: f.command(args...), errOut: &lockedBuffer{}, exited: make(chan error, 1)}
+	r.cmd.Stderr = r.errOut
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.exited <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !r.done {
+			r.cmd.Process.Kill()
+			<-r.exited
+		}
+	})
+	return r
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func (r *longRun) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s\n%s", what, r.errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and expects the process to exit 0 within a minute.
+func (r *longRun) stop() {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		r.t.Fatal(err)
+	}
+	select {
+	case err := <-r.exited:
+		r.done = true
+		if err != nil {
+			r.t.Errorf("dockhand run after SIGTERM: %v, want exit 0\n%s", err, r.errOut.String())
+		}
+	case <-time.After(time.Minute):
+		r.t.Fatalf("dockhand run did not stop within a minute of SIGTERM\n%s", r.errOut.String())
+	}
+}
+
+// deployed reports whether the fleet's manifest on the remote uses tag.
+func (f *runFixture) deployed(t *testing.T, tag string) func() bool {
+	return func() bool {
+		return strings.Contains(f.git.FileAt(t, "fleet", "main", "apps/app.yaml"), ":"+tag+" #")
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestE2ELongRunningReloadsManifests edits the manifests under a running
@@ -16,36 +14,7 @@ import (
 // removed policy disappears from dockhand get.
 func TestE2ELongRunningReloadsManifests(t *testing.T) {
 	f := newRunFixture(t)
-	cmd := f.command(f.runArgs("--reload-interval", "200ms")...)
-	var errOut lockedBuffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s\n%s", what, errOut.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	deployed := func(tag string) func() bool {
-		return func() bool {
-			return strings.Contains(f.git.FileAt(t, "fleet", "main", "apps/app.yaml"), ":"+tag+" #")
-		}
-	}
+	run := f.startLongRun(t, f.runArgs("--reload-interval", "200ms")...)
 	// policies is what dockhand get lists while the run holds the state.
 	policies := func() string {
 		t.Helper()
@@ -58,7 +27,7 @@ func TestE2ELongRunningReloadsManifests(t *testing.T) {
 	listed := func(name string) bool {
 		return regexp.MustCompile(`(?m)^` + name + `\s`).MatchString(policies())
 	}
-	waitFor("the first commit", deployed("1.0.1"))
+	run.waitFor("the first commit", f.deployed(t, "1.0.1"))
 
 	// An invalid file: reported with its file and line, nothing else changes.
 	broken := filepath.Join(f.manifests, "broken.yaml")
@@ -76,7 +45,7 @@ spec:
       order: asc
 `)
 	located := regexp.MustCompile(`"msg":"manifests not reloaded[^"]*".*` + regexp.QuoteMeta(broken) + `:\d+: ImagePolicy default/broken: `)
-	waitFor("the log to locate the problem in broken.yaml", func() bool { return located.MatchString(errOut.String()) })
+	run.waitFor("the log to locate the problem in broken.yaml", func() bool { return located.MatchString(run.errOut.String()) })
 	if !listed("app") || listed("broken") {
 		t.Errorf("after an invalid edit, get lists:\n%s", policies())
 	}
@@ -97,33 +66,22 @@ spec:
       range: ">=1.0.0"
 `)
 	f.write("objects.yaml", strings.Replace(f.objects(), `range: ">=1.0.0"`, `range: "<1.0.1"`, 1))
-	waitFor("the commit of the narrower range", deployed("1.0.0"))
-	waitFor("get to list the new policy", func() bool { return listed("edge") })
+	run.waitFor("the commit of the narrower range", f.deployed(t, "1.0.0"))
+	run.waitFor("get to list the new policy", func() bool { return listed("edge") })
 
 	// Removed: forgotten.
 	if err := os.Remove(filepath.Join(f.manifests, "edge.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("get to stop listing the removed policy", func() bool { return !listed("edge") })
+	run.waitFor("get to stop listing the removed policy", func() bool { return !listed("edge") })
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("dockhand run after SIGTERM: %v, want exit 0\n%s", err, errOut.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("dockhand run did not stop within a minute of SIGTERM\n%s", errOut.String())
-	}
+	run.stop()
 	if got := f.commits(); got != 3 {
 		t.Errorf("fleet has %d commits, want 3 (seed, 1.0.1, back to 1.0.0)", got)
 	}
-	if !strings.Contains(errOut.String(), `"msg":"manifests reloaded","added":1,`) ||
-		!strings.Contains(errOut.String(), `"removed":1,`) {
-		t.Errorf("the log has no record of the reloads:\n%s", errOut.String())
+	if !strings.Contains(run.errOut.String(), `"msg":"manifests reloaded","added":1,`) ||
+		!strings.Contains(run.errOut.String(), `"removed":1,`) {
+		t.Errorf("the log has no record of the reloads:\n%s", run.errOut.String())
 	}
 	// The file itself no longer records the removed policy.
 	if got := policies(); !regexp.MustCompile(`(?m)^app\s`).MatchString(got) || strings.Contains(got, "edge") {
