@@ -124,7 +124,7 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 	if err != nil {
 		return &exitError{code: exitRunInvalid, msg: err.Error()}
 	}
-	st, cacheDir, closeState, err := openRunState(opts)
+	st, cacheDir, closeState, err := openRunState(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func loadManifests(ctx context.Context, errOut io.Writer, m *runner.Manifests) (
 
 // openRunState opens the state file, or for a dry run a throwaway copy of
 // it, and decides where the clone cache is.
-func openRunState(opts runOptions) (*runner.State, string, func(), error) {
+func openRunState(ctx context.Context, opts runOptions) (*runner.State, string, func(), error) {
 	path := opts.statePath
 	if path == "" {
 		path = defaultStatePath(opts.getenv, opts.home)
@@ -235,7 +235,7 @@ func openRunState(opts runOptions) (*runner.State, string, func(), error) {
 			return nil, "", nil, err
 		}
 		copyPath := filepath.Join(tmp, "state.db")
-		if recorded, err := copyState(path, copyPath); err != nil {
+		if recorded, err := copyState(ctx, path, copyPath); err != nil {
 			os.RemoveAll(tmp)
 			return nil, "", nil, stateExitError(err)
 		} else if cacheDir == "" {
@@ -275,11 +275,23 @@ func openRunState(opts runOptions) (*runner.State, string, func(), error) {
 }
 
 // copyState copies the state file at path to dst (nothing when there is
-// none yet) and returns the clone cache it records.
-func copyState(path, dst string) (string, error) {
+// none yet) and returns the clone cache it records. While another dockhand
+// run holds the file, the copy comes from that process, over its socket.
+func copyState(ctx context.Context, path, dst string) (string, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
+	if err := runner.SnapshotFromSocket(ctx, path, dst); err == nil {
+		s, err := runner.OpenState(dst, runner.StateOptions{ReadOnly: true})
+		if err != nil {
+			return "", err
+		}
+		defer s.Close()
+		dir, _ := s.CacheDir()
+		return dir, nil
+	}
+	// No process answers: the file is free, or held by one that does not
+	// serve it (then this waits for the lock, and reports it busy).
 	src, err := runner.OpenState(path, runner.StateOptions{ReadOnly: true})
 	if err != nil {
 		return "", err

@@ -273,6 +273,15 @@ func TestE2ELongRunningFollowsTagsAndStopsOnSIGTERM(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stdout, f.reg.Repo("team/app")+":1.2.0") {
 		t.Errorf("get images policies while running: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
+	// So does a dry run, which works on a copy the runner hands it.
+	pushes := f.git.HTTP.Pushes()
+	res = f.dockhand(f.runArgs("--dry-run")...)
+	if res.code != 0 {
+		t.Errorf("run --dry-run while running: exit %d\n%s", res.code, res.stderr)
+	}
+	if f.git.HTTP.Pushes() != pushes {
+		t.Errorf("run --dry-run while running pushed")
+	}
 
 	run.stop()
 	if got := f.commits(); got != 3 {
