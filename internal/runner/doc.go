@@ -12,8 +12,9 @@
 // creationTimestamp) and the file and line it came from. The file also
 // records where the clone cache lives. bbolt locks the file: one process
 // has it open for writing at a time, and keeps readers out too, so a
-// process that holds it for long serves its records on a Unix socket
-// beside it (State.ServeRecords, RecordsFromSocket).
+// process that holds it for long serves its records, and consistent copies
+// of the whole file for dry runs, on a Unix socket beside it
+// (State.ServeRecords, RecordsFromSocket, SnapshotFromSocket).
 //
 // The file describes the objects of the manifests last loaded: whenever a
 // set of manifests is loaded (New, and each reload in Run), the records of
