@@ -37,6 +37,14 @@
 //
 // # Credentials
 //
+// A registry that answers with a bearer challenge names a token server (its
+// realm). A realm on the registry's own host and port is always used; one
+// elsewhere must be https (http only for an Insecure target), and an IP
+// literal in a private, loopback or link-local range is refused (the check
+// is go-containerregistry's, against registries that would send clients'
+// credentials to internal services; Flux's scanner does the same). Token
+// servers on private networks are reached by host name.
+//
 // A scan uses, in this order: the Target's basic credentials; the first
 // docker config entry for the registry host (auths, matched regardless of
 // scheme and path, Docker Hub's aliases folded; or credHelpers and
