@@ -38,12 +38,12 @@
 // # Credentials
 //
 // A registry that answers with a bearer challenge names a token server (its
-// realm). A realm on the registry's own host and port is always used; one
-// elsewhere must be https (http only for an Insecure target), and an IP
-// literal in a private, loopback or link-local range is refused (the check
-// is go-containerregistry's, against registries that would send clients'
-// credentials to internal services; Flux's scanner does the same). Token
-// servers on private networks are reached by host name.
+// realm). The realm must be https (or http for an Insecure target); on
+// another host or port than the registry's, an IP literal in a private,
+// loopback or link-local range is refused. The check is
+// go-containerregistry's, against registries that would send clients'
+// credentials to internal services: a token server on a private network is
+// reached by host name, or on the registry's own address.
 //
 // A scan uses, in this order: the Target's basic credentials; the first
 // docker config entry for the registry host (auths, matched regardless of
