@@ -116,9 +116,6 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.once || opts.reloadInterval == 0 {
-		manifests = nil // read at start only
-	}
 
 	rep, err := newRunReporter(out, errOut, opts.logFormat, opts.terminal, opts.plain)
 	if err != nil {
@@ -139,6 +136,7 @@ func runRun(ctx context.Context, out, errOut io.Writer, opts runOptions) error {
 	r, err := runner.New(runner.Options{
 		Objects:        objs,
 		Manifests:      manifests,
+		NoReload:       opts.once || opts.reloadInterval == 0, // read at start only
 		ReloadInterval: opts.reloadInterval,
 		Engine:         eng,
 		State:          st,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,6 +235,47 @@ spec:
 	}
 	if recorded() {
 		t.Error("after a run without it, the state file still records default/old")
+	}
+}
+
+// Two sets of manifests may share one state file (the default one, say):
+// a run forgets only the objects of its own files.
+func TestRunKeepsTheStateOfOtherManifests(t *testing.T) {
+	f := newRunFixture(t)
+	other := filepath.Join(f.dir, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := os.WriteFile(filepath.Join(other, "repo.yaml"), []byte(`apiVersion: image.dockhand.dev/v1
+kind: ImageRepository
+metadata:
+  name: elsewhere
+spec:
+  image: `+f.reg.Repo("team/app")+`
+  interval: 5m
+  insecure: true
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := f.opts()
+	opts.files = []string{other}
+	if _, errOut, code := f.run(opts); code != 0 {
+		t.Fatalf("run --once over the other manifests: exit %d\n%s", code, errOut)
+	}
+	if _, errOut, code := f.run(f.opts()); code != 0 {
+		t.Fatalf("run --once: exit %d\n%s", code, errOut)
+	}
+	recs, err := readStateRecords(t.Context(), f.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, rec := range recs {
+		names = append(names, rec.Name)
+	}
+	if !slices.Contains(names, "elsewhere") || !slices.Contains(names, "app") {
+		t.Errorf("records after runs over two sets of manifests: %v, want both sets' objects", names)
 	}
 }
 

@@ -27,8 +27,14 @@ type Options struct {
 	// Manifests are the files Objects came from. With them, Run looks at
 	// the files every ReloadInterval and, when they changed, loads them
 	// again and switches to the new objects between steps (see Run); Once
-	// ignores them. Nil: the objects never change.
+	// ignores them. They also say which records of the state file are this
+	// Runner's to forget (State.Prune): those read from Manifests.Paths.
+	// Nil: the objects never change, and every record is this Runner's.
 	Manifests *Manifests
+	// NoReload keeps Run from looking at Manifests again: the objects
+	// never change, and Manifests only say where they came from. Default
+	// false.
+	NoReload bool
 	// ReloadInterval is how often Run looks at Manifests. Zero means 5
 	// seconds.
 	ReloadInterval time.Duration
@@ -233,12 +239,19 @@ func newSet(objs *manifest.Objects, lookup func(kind, namespace, name string) (R
 }
 
 // persist writes the records of a new set and prunes from the state file
-// what it keeps about objects not in the set.
+// what it keeps about objects not in the set that came from the same
+// manifest paths.
 func (r *Runner) persist(set *objectSet, recs []Record) error {
 	if err := r.opts.State.Put(recs...); err != nil {
 		return err
 	}
-	_, err := r.opts.State.Prune(set.store.refs())
+	// Without the paths, every record is taken to come from these objects'
+	// files.
+	var paths []string
+	if r.opts.Manifests != nil {
+		paths = r.opts.Manifests.Paths
+	}
+	_, err := r.opts.State.Prune(set.store.refs(), paths)
 	return err
 }
 

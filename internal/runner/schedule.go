@@ -74,7 +74,7 @@ func (s *scheduler) loop(ctx context.Context, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	poll := s.r.opts.ReloadPoll
-	if s.r.opts.Manifests == nil {
+	if s.r.opts.Manifests == nil || s.r.opts.NoReload {
 		poll = nil
 	} else if poll == nil {
 		ticker := time.NewTicker(s.r.opts.ReloadInterval)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,31 +236,49 @@ type Pruned struct {
 
 // Prune deletes what the file keeps about objects that are not in keep:
 // their records, and the stored tags of ImageRepositories, so the file
-// describes the objects of the manifests last loaded. Records of kinds
-// other than the three the runner reconciles are left alone (a newer
-// dockhand may write some), and so is the rest of the file (where the
-// clone cache is).
-func (s *State) Prune(keep []ObjectRef) (Pruned, error) {
+// describes the objects of the manifests last loaded.
+//
+// Only the records of objects read from paths are the caller's to forget
+// (paths are the manifest files and directories it loaded, as given to
+// manifest.Load): an object recorded from a file outside them belongs to
+// another set of manifests sharing the file, and stays, with its stored
+// tags. Nil paths make every record the caller's. Records of kinds other
+// than the three the runner reconciles are left alone (a newer dockhand
+// may write some), and so is the rest of the file (where the clone cache
+// is). Stored tags that no ImageRepository record owns are deleted.
+func (s *State) Prune(keep []ObjectRef, paths []string) (Pruned, error) {
 	if s.tags == nil {
 		return Pruned{}, errors.New("pruning the state file: opened read-only")
 	}
 	live := make(map[ObjectRef]bool, len(keep))
-	repos := map[string]bool{}
 	for _, ref := range keep {
 		live[ref] = true
-		if ref.Kind == KindRepository {
-			repos[nsName(ref.Namespace, ref.Name)] = true
-		}
 	}
+	ours := sourceWithin(paths)
+	owned := map[string]bool{} // repositories whose records stay
 	var out Pruned
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(objectsBucket)
 		var dead [][]byte
-		err := b.ForEach(func(k, _ []byte) error {
+		err := b.ForEach(func(k, v []byte) error {
 			ref, ok := parseRecordKey(k)
-			if ok && !live[ref] {
-				dead = append(dead, slices.Clone(k))
-				out.Records = append(out.Records, ref)
+			if !ok {
+				return nil
+			}
+			if !live[ref] {
+				var rec struct {
+					Source string `json:"source"`
+				}
+				// A record that cannot be read is the caller's: nothing
+				// else could use it either.
+				if json.Unmarshal(v, &rec) != nil || ours(rec.Source) {
+					dead = append(dead, slices.Clone(k))
+					out.Records = append(out.Records, ref)
+					return nil
+				}
+			}
+			if ref.Kind == KindRepository {
+				owned[nsName(ref.Namespace, ref.Name)] = true
 			}
 			return nil
 		})
@@ -277,13 +296,18 @@ func (s *State) Prune(keep []ObjectRef) (Pruned, error) {
 	if err != nil {
 		return Pruned{}, fmt.Errorf("pruning the state file: %w", err)
 	}
+	for _, ref := range keep {
+		if ref.Kind == KindRepository {
+			owned[nsName(ref.Namespace, ref.Name)] = true // not recorded yet
+		}
+	}
 	keys, err := s.tags.Keys()
 	if err != nil {
 		return out, fmt.Errorf("pruning the state file: %w", err)
 	}
 	var gone []string
 	for _, k := range keys {
-		if !repos[k] {
+		if !owned[k] {
 			gone = append(gone, k)
 		}
 	}
@@ -292,6 +316,43 @@ func (s *State) Prune(keep []ObjectRef) (Pruned, error) {
 	}
 	out.Tags = gone
 	return out, nil
+}
+
+// sourceWithin returns whether a record's source ("file:line", or "file")
+// lies in one of paths: one of them, or under one that is a directory.
+// Relative paths are taken from the working directory. Nil paths hold
+// every source.
+func sourceWithin(paths []string) func(source string) bool {
+	if paths == nil {
+		return func(string) bool { return true }
+	}
+	roots := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil {
+			roots = append(roots, abs)
+		}
+	}
+	return func(source string) bool {
+		file := source
+		if i := strings.LastIndexByte(source, ':'); i > 0 {
+			if _, err := strconv.Atoi(source[i+1:]); err == nil {
+				file = source[:i]
+			}
+		}
+		if file == "" {
+			return false // nothing says where it came from: keep it
+		}
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return false
+		}
+		for _, root := range roots {
+			if abs == root || strings.HasPrefix(abs, root+string(filepath.Separator)) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // parseRecordKey is the inverse of recordKey for the runner's kinds; ok

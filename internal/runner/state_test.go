@@ -46,7 +46,7 @@ func TestStatePrune(t *testing.T) {
 		{KindPolicy, "apps", "gone"}, // a policy's name is not a repository's
 		{KindAutomation, "apps", "new"},
 	}
-	pruned, err := st.Prune(keep)
+	pruned, err := st.Prune(keep, nil)
 	if err != nil {
 		t.Fatalf("Prune: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestStatePrune(t *testing.T) {
 	}
 
 	// Pruning again finds nothing.
-	pruned, err = st.Prune(keep)
+	pruned, err = st.Prune(keep, nil)
 	if err != nil || len(pruned.Records)+len(pruned.Tags) != 0 {
 		t.Errorf("second Prune = %+v, %v; want nothing", pruned, err)
 	}
@@ -105,7 +105,7 @@ func TestStatePruneReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if _, err := ro.Prune(nil); err == nil || !strings.Contains(err.Error(), "read-only") {
+	if _, err := ro.Prune(nil, nil); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("Prune on a read-only state = %v, want a read-only error", err)
 	}
 }
@@ -146,5 +146,64 @@ func TestNewPrunesObjectsGoneFromTheManifests(t *testing.T) {
 	recs, err := st.Records()
 	if err != nil || len(recs) != 3 {
 		t.Errorf("Records() = %d records, %v; want 3", len(recs), err)
+	}
+}
+
+// Records read from files outside the paths loaded belong to another set
+// of manifests sharing the state file: they stay, with their tags.
+func TestStatePruneKeepsOtherManifests(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenState(filepath.Join(dir, "state.db"), StateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, b := filepath.Join(dir, "team-a"), filepath.Join(dir, "team-b")
+	rec := func(kind, name, source string) Record {
+		return Record{Kind: kind, Namespace: "apps", Name: name, Generation: 1, Source: source, Object: []byte(`{}`)}
+	}
+	err = st.Put(
+		rec(KindRepository, "a-web", filepath.Join(a, "repos.yaml")+":3"),
+		rec(KindRepository, "a-gone", filepath.Join(a, "old", "repos.yaml")+":12"),
+		rec(KindPolicy, "a-file", filepath.Join(dir, "single.yaml")+":1"),
+		rec(KindRepository, "b-web", filepath.Join(b, "repos.yaml")+":3"),
+		rec(KindPolicy, "b-pol", filepath.Join(dir, "team-ab", "p.yaml")+":7"), // a prefix of a's name is not a's
+		rec(KindPolicy, "unknown", ""),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"apps/a-web", "apps/a-gone", "apps/b-web", "apps/orphan"} {
+		if _, err := st.Tags().Put(key, []string{"1.0.0"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := []ObjectRef{{KindRepository, "apps", "a-web"}}
+	pruned, err := st.Prune(keep, []string{a, filepath.Join(dir, "single.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Pruned{
+		Records: []ObjectRef{{KindPolicy, "apps", "a-file"}, {KindRepository, "apps", "a-gone"}},
+		Tags:    []string{"apps/a-gone", "apps/orphan"},
+	}
+	if diff := cmp.Diff(want, pruned); diff != "" {
+		t.Errorf("Prune (-want +got):\n%s", diff)
+	}
+	keys, err := st.Tags().Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"apps/a-web", "apps/b-web"}, keys); diff != "" {
+		t.Errorf("tag keys after Prune (-want +got):\n%s", diff)
+	}
+	// Relative paths are taken from the working directory.
+	t.Chdir(dir)
+	pruned, err = st.Prune(nil, []string{"team-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]ObjectRef{{KindRepository, "apps", "b-web"}}, pruned.Records); diff != "" {
+		t.Errorf("Prune with a relative path (-want +got):\n%s", diff)
 	}
 }
