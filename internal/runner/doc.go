@@ -18,9 +18,10 @@
 //
 // The file describes the objects of the manifests last loaded: whenever a
 // set of manifests is loaded (New, and each reload in Run), the records of
-// objects no longer in them, and the tags of ImageRepositories no longer
-// in them, are deleted (State.Prune). Records of other kinds and the
-// clone cache's location stay.
+// objects read from its paths and no longer in them, and the tags of those
+// ImageRepositories, are deleted (State.Prune). Records read from other
+// paths (another set of manifests sharing the file), records of other
+// kinds and the clone cache's location stay.
 //
 // # Steps and passes
 //
