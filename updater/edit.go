@@ -516,7 +516,7 @@ func locateQuoted(src []byte, p int, value string, quote byte) (splice, error) {
 	}
 	e++ // past the closing quote
 	body := src[p+1 : e-1]
-	if !escaped && bytes.IndexAny(body, "\r\n") < 0 {
+	if !escaped && !bytes.ContainsAny(body, "\r\n") {
 		if string(body) != value {
 			return splice{}, errNotFound
 		}

@@ -63,12 +63,12 @@ const (
 	demoImageRepo = "demo/podinfo"
 )
 
-func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions) (err error) {
+func runDemo(ctx context.Context, out, _ io.Writer, opts demoOptions) (err error) {
 	start := time.Now()
 	// The demo tells one story on one stream: the runner's progress goes
 	// with the rest, and the runner in the background writes concurrently.
 	out = &lockedWriter{w: out}
-	errOut = out
+	errOut := out
 	d := &demo{out: out, errOut: errOut, opts: opts}
 	defer func() { err = errors.Join(err, d.close()) }()
 	if err := d.setUp(ctx); err != nil {

@@ -190,6 +190,50 @@ func TestNewTagIsPushed(t *testing.T) {
 	}
 }
 
+// TestPolicySelectorFollowsLabels runs an automation whose
+// spec.policySelector first selects no policy, then, once the policy's
+// labels change to match, selects it and pushes its image. Nothing else
+// brings the automation back: its interval is an hour and dependencies
+// are not retried, so the policy watch's label change does it.
+func TestPolicySelectorFollowsLabels(t *testing.T) {
+	testEnv.Require(t)
+	ns := testEnv.Namespace(t)
+	p := newPipeline(t, ns)
+	p.reg.PushTags(t, "team/app", "1.3.0")
+	p.pol = newPolicy(ns, "app", "app", withLabels(map[string]string{"team": "api"}))
+	p.auto = newAutomation(ns, "fleet", withRemote(p.git.HTTP.URL("fleet")), withPolicySelector(map[string]string{"team": "web"}))
+	startController(t, []string{ns}, func(eo *engine.Options, _ *Options) { eo.DependencyRequeue = time.Hour })
+	p.createAll(t)
+
+	eventually(t, "policy resolves 1.3.0", func() error {
+		if err := fetch(t, p.pol); err != nil {
+			return err
+		}
+		if ref := p.pol.Status.LatestRef; ref == nil || ref.Tag != "1.3.0" {
+			return fmt.Errorf("latestRef = %v", ref)
+		}
+		return nil
+	})
+	eventually(t, "automation runs with no policy selected", func() error {
+		if err := fetch(t, p.auto); err != nil {
+			return err
+		}
+		if p.auto.Status.LastAutomationRunTime == nil {
+			return fmt.Errorf("not run yet: %+v", p.auto.Status.Conditions)
+		}
+		if len(p.auto.Status.ObservedPolicies) != 0 {
+			return fmt.Errorf("observedPolicies = %v, want none", p.auto.Status.ObservedPolicies)
+		}
+		return nil
+	})
+	if got := p.git.FileAt(t, "fleet", "main", manifestPath); !strings.Contains(got, p.image+":1.0.0 ") {
+		t.Fatalf("manifest changed while no policy was selected:\n%s", got)
+	}
+
+	update(t, p.pol, func(pol *imagev1.ImagePolicy) { pol.Labels = map[string]string{"team": "web"} })
+	p.waitForFile(t, "1.3.0")
+}
+
 // TestSourceRefGitRepository takes the remote from a Flux GitRepository,
 // read as unstructured.
 func TestSourceRefGitRepository(t *testing.T) {

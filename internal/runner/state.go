@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/dockhand-dev/dockhand/scanner"
 )
@@ -97,7 +98,7 @@ func OpenState(path string, opts StateOptions) (*State, error) {
 		return nil, fmt.Errorf("opening state file: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("opening state file %s: %w", path, ErrStateBusy)
 	}
 	if err != nil {
