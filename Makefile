@@ -4,6 +4,7 @@ SHELL := bash
 
 GO ?= go
 CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.20.1
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/dockhand-dev/dockhand/internal/version.Version=$(VERSION) \
@@ -41,6 +42,7 @@ generate:
 
 lint:
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	@out="$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null)"; \
 	if [[ -n "$$out" ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
