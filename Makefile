@@ -43,7 +43,8 @@ generate:
 lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
-	GOOS=darwin GOARCH=arm64 $(GO) vet ./... # dockhand runs on macOS laptops too
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./... # dockhand builds for macOS and Windows too
+	GOOS=windows $(GO) vet ./...
 	@out="$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null)"; \
 	if [[ -n "$$out" ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -123,13 +122,13 @@ func (c *Client) openEntry(key, url string, sparse []string) (*entry, error) {
 		unlock()
 		return nil, err
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(lf); err != nil {
 		lf.Close()
 		unlock()
 		return nil, err
 	}
 	e := &entry{dir: dir, unlock: func() {
-		_ = syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+		_ = unlockFile(lf)
 		lf.Close()
 		unlock()
 	}}
