@@ -159,19 +159,7 @@ func TestE2EDryRunChangesNothingRemote(t *testing.T) {
 
 func TestE2EInvalidManifestsAreLocated(t *testing.T) {
 	f := newRunFixture(t)
-	f.write("broken/policy.yaml", `apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata:
-  name: broken
-spec:
-  imageRepositoryRef:
-    name: app
-  policy:
-    semver:
-      range: ">=1.0.0"
-    alphabetical:
-      order: asc
-`)
+	f.write("broken/policy.yaml", policyYAML("image.toolkit.fluxcd.io/v1", "broken", "semver:\n  range: \">=1.0.0\"\nalphabetical:\n  order: asc"))
 	res := f.dockhand(f.runArgs("--once")...)
 	if res.code != exitRunInvalid {
 		t.Errorf("exit %d, want %d", res.code, exitRunInvalid)

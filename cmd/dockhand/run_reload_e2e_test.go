@@ -31,19 +31,7 @@ func TestE2ELongRunningReloadsManifests(t *testing.T) {
 
 	// An invalid file: reported with its file and line, nothing else changes.
 	broken := filepath.Join(f.manifests, "broken.yaml")
-	f.write("broken.yaml", `apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata:
-  name: broken
-spec:
-  imageRepositoryRef:
-    name: app
-  policy:
-    semver:
-      range: ">=1.0.0"
-    alphabetical:
-      order: asc
-`)
+	f.write("broken.yaml", policyYAML("image.toolkit.fluxcd.io/v1", "broken", "semver:\n  range: \">=1.0.0\"\nalphabetical:\n  order: asc"))
 	located := regexp.MustCompile(`"msg":"manifests not reloaded[^"]*".*` + regexp.QuoteMeta(broken) + `:\d+: ImagePolicy default/broken: `)
 	run.waitFor("the log to locate the problem in broken.yaml", func() bool { return located.MatchString(run.errOut.String()) })
 	if !listed("app") || listed("broken") {
@@ -54,17 +42,7 @@ spec:
 	if err := os.Remove(broken); err != nil {
 		t.Fatal(err)
 	}
-	f.write("edge.yaml", `apiVersion: image.dockhand.dev/v1
-kind: ImagePolicy
-metadata:
-  name: edge
-spec:
-  imageRepositoryRef:
-    name: app
-  policy:
-    semver:
-      range: ">=1.0.0"
-`)
+	f.write("edge.yaml", policyYAML("image.dockhand.dev/v1", "edge", "semver:\n  range: \">=1.0.0\""))
 	f.write("objects.yaml", strings.Replace(f.objects(), `range: ">=1.0.0"`, `range: "<1.0.1"`, 1))
 	run.waitFor("the commit of the narrower range", f.deployed(t, "1.0.0"))
 	run.waitFor("get to list the new policy", func() bool { return listed("edge") })

@@ -193,15 +193,7 @@ func TestRunDryRun(t *testing.T) {
 // works on a copy of the state file, leaves the file as it was.
 func TestRunPrunesTheStateButADryRunDoesNot(t *testing.T) {
 	f := newRunFixture(t)
-	f.write("old.yaml", `apiVersion: image.dockhand.dev/v1
-kind: ImageRepository
-metadata:
-  name: old
-spec:
-  image: `+f.reg.Repo("team/app")+`
-  interval: 5m
-  insecure: true
-`)
+	f.write("old.yaml", repositoryYAML("old", f.reg.Repo("team/app")))
 	if _, errOut, code := f.run(f.opts()); code != 0 {
 		t.Fatalf("run --once exit %d\n%s", code, errOut)
 	}
@@ -246,15 +238,7 @@ func TestRunKeepsTheStateOfOtherManifests(t *testing.T) {
 	if err := os.MkdirAll(other, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := os.WriteFile(filepath.Join(other, "repo.yaml"), []byte(`apiVersion: image.dockhand.dev/v1
-kind: ImageRepository
-metadata:
-  name: elsewhere
-spec:
-  image: `+f.reg.Repo("team/app")+`
-  interval: 5m
-  insecure: true
-`), 0o644)
+	err := os.WriteFile(filepath.Join(other, "repo.yaml"), []byte(repositoryYAML("elsewhere", f.reg.Repo("team/app"))), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,15 +265,7 @@ spec:
 
 func TestRunInvalidManifests(t *testing.T) {
 	f := newRunFixture(t)
-	f.write("bad.yaml", `apiVersion: image.dockhand.dev/v1
-kind: ImagePolicy
-metadata:
-  name: bad
-spec:
-  imageRepositoryRef:
-    name: app
-  policy: {}
-`)
+	f.write("bad.yaml", policyYAML("image.dockhand.dev/v1", "bad", "{}")) // no policy chosen
 	pushes := f.git.HTTP.Pushes()
 	_, errOut, code := f.run(f.opts())
 	if code != exitRunInvalid {
@@ -373,4 +349,33 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(got, "\ncommit "); n != 2 {
 		t.Errorf("demo showed %d commits, want 2:\n%s", n, got)
 	}
+}
+
+// repositoryYAML is an ImageRepository of ours for image, scanned over
+// plain HTTP every five minutes.
+func repositoryYAML(name, image string) string {
+	return `apiVersion: image.dockhand.dev/v1
+kind: ImageRepository
+metadata:
+  name: ` + name + `
+spec:
+  image: ` + image + `
+  interval: 5m
+  insecure: true
+`
+}
+
+// policyYAML is an ImagePolicy of apiVersion on the repository "app";
+// policy is the YAML of spec.policy, indented by two spaces per level.
+func policyYAML(apiVersion, name, policy string) string {
+	lines := strings.Split(strings.TrimSuffix(policy, "\n"), "\n")
+	return `apiVersion: ` + apiVersion + `
+kind: ImagePolicy
+metadata:
+  name: ` + name + `
+spec:
+  imageRepositoryRef:
+    name: app
+  policy:
+    ` + strings.Join(lines, "\n    ") + "\n"
 }
