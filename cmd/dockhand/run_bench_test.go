@@ -86,28 +86,7 @@ spec:
 ---
 `, i, rb.reg.Repo(fmt.Sprintf("apps/app-%05d", i)))
 	}
-	fmt.Fprintf(&sb, `apiVersion: image.dockhand.dev/v1
-kind: ImageUpdateAutomation
-metadata:
-  name: fleet
-  namespace: apps
-spec:
-  interval: 5m
-  git:
-    remote:
-      url: %s
-    checkout:
-      ref:
-        branch: main
-    commit:
-      author:
-        name: dockhand
-        email: dockhand@example.com
-    push:
-      branch: main
-  update:
-    path: ./
-`, rb.git.HTTP.URL(name))
+	sb.WriteString(automationYAML("apps", "fleet", rb.git.HTTP.URL(name), "./"))
 	rb.manifests = filepath.Join(rb.dir, name+".yaml")
 	if err := os.WriteFile(rb.manifests, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)

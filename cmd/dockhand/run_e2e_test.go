@@ -345,28 +345,7 @@ func TestE2ECredentialsFromEnvironment(t *testing.T) {
 	}
 	caFile := write("ca.pem", string(reg.CACertPEM())+string(git.HTTP.CACertPEM()))
 	write("docker/config.json", fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, reg.Host(), base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))))
-	automation := func(name, url string) string {
-		return fmt.Sprintf(`---
-apiVersion: image.dockhand.dev/v1
-kind: ImageUpdateAutomation
-metadata:
-  name: %s
-spec:
-  interval: 5m
-  git:
-    remote:
-      url: %s
-    checkout:
-      ref:
-        branch: main
-    commit:
-      author:
-        name: dockhand
-        email: dockhand@example.com
-    push:
-      branch: main
-`, name, url)
-	}
+	automation := func(name, url string) string { return "---\n" + automationYAML("", name, url, "") }
 	manifests := write("manifests/objects.yaml", fmt.Sprintf(`apiVersion: image.dockhand.dev/v1
 kind: ImageRepository
 metadata:

@@ -75,27 +75,7 @@ spec:
     semver:
       range: ">=1.0.0"
 ---
-apiVersion: image.dockhand.dev/v1
-kind: ImageUpdateAutomation
-metadata:
-  name: fleet
-spec:
-  interval: 5m
-  git:
-    remote:
-      url: %s
-    checkout:
-      ref:
-        branch: main
-    commit:
-      author:
-        name: dockhand
-        email: dockhand@example.com
-    push:
-      branch: main
-  update:
-    path: ./apps
-`, f.reg.Repo("team/app"), f.git.HTTP.URL("fleet"))
+`, f.reg.Repo("team/app")) + automationYAML("", "fleet", f.git.HTTP.URL("fleet"), "./apps")
 }
 
 func (f *runFixture) write(name, content string) {
@@ -378,4 +358,34 @@ spec:
     name: app
   policy:
     ` + strings.Join(lines, "\n    ") + "\n"
+}
+
+// automationYAML is an ImageUpdateAutomation of ours that commits to and
+// pushes the main branch of url every five minutes; namespace and
+// updatePath are left out when empty.
+func automationYAML(namespace, name, url, updatePath string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: image.dockhand.dev/v1\nkind: ImageUpdateAutomation\nmetadata:\n  name: " + name + "\n")
+	if namespace != "" {
+		b.WriteString("  namespace: " + namespace + "\n")
+	}
+	b.WriteString(`spec:
+  interval: 5m
+  git:
+    remote:
+      url: ` + url + `
+    checkout:
+      ref:
+        branch: main
+    commit:
+      author:
+        name: dockhand
+        email: dockhand@example.com
+    push:
+      branch: main
+`)
+	if updatePath != "" {
+		b.WriteString("  update:\n    path: " + updatePath + "\n")
+	}
+	return b.String()
 }
