@@ -572,3 +572,100 @@ func TestGitSourceTimeout(t *testing.T) {
 		})
 	}
 }
+
+// With digestReflectionPolicy Always the digest is read again once
+// spec.interval has passed (or when a reconcile is requested), so a tag
+// pushed again with other content moves latestRef; in between, the one
+// read is kept and the registry is not asked.
+func TestDigestReflectionAlways(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	first := h.reg.PushTags(t, "team/moving", "1.0.0")
+	repo := newRepo("moving", h.reg.Repo("team/moving"))
+	wantReady(t, "scan", repo, h.engine.ReconcileRepository(ctx, h.store, repo))
+	h.store.putRepo(repo)
+
+	pol := newSemverPolicy("moving", "moving", "1.x")
+	pol.Spec.DigestReflectionPolicy = imagev1.ReflectAlways
+	pol.Spec.Interval = &metav1.Duration{Duration: 10 * time.Minute}
+	reconcile := func(what string) string {
+		t.Helper()
+		out := h.engine.ReconcilePolicy(ctx, h.store, pol)
+		wantReady(t, what, pol, out)
+		if out.RequeueAfter <= 0 || out.RequeueAfter > 10*time.Minute {
+			t.Errorf("%s: RequeueAfter = %v, want at most the interval", what, out.RequeueAfter)
+		}
+		return pol.Status.LatestRef.Digest
+	}
+	if got := reconcile("first"); got != first.String() {
+		t.Fatalf("digest = %s, want %s", got, first)
+	}
+
+	second := h.reg.PushImage(t, "team/moving", "1.0.0") // same tag, new content
+	h.reg.ResetRequests()
+	h.clock.Advance(5 * time.Minute)
+	if got := reconcile("before the interval"); got != first.String() {
+		t.Errorf("digest before the interval = %s, want the one read, %s", got, first)
+	}
+	if n := len(h.reg.Requests()); n != 0 {
+		t.Errorf("before the interval the registry was asked %d times, want 0", n)
+	}
+
+	h.clock.Advance(5 * time.Minute)
+	if got := reconcile("at the interval"); got != second.String() {
+		t.Errorf("digest at the interval = %s, want the new one, %s", got, second)
+	}
+
+	third := h.reg.PushImage(t, "team/moving", "1.0.0")
+	pol.Annotations = map[string]string{imagev1.ReconcileRequestAnnotation: "now"}
+	if got := reconcile("on request"); got != third.String() {
+		t.Errorf("digest on request = %s, want the new one, %s", got, third)
+	}
+}
+
+// A suspended object is not reconciled: nothing is asked of the registry,
+// Ready stays as it was, and Reconciling and Stalled go.
+func TestSuspendedRepositoryIsLeftAlone(t *testing.T) {
+	h := newHarness(t)
+	h.reg.PushTags(t, "team/web", "1.0.0")
+	repo := newRepo("web", h.reg.Repo("team/web"))
+	wantReady(t, "scan", repo, h.engine.ReconcileRepository(t.Context(), h.store, repo))
+	ready := *condition(repo, imagev1.ReadyCondition)
+
+	repo.Spec.Suspend = true
+	repo.Generation++
+	setCondition(repo, imagev1.ReconcilingCondition, metav1.ConditionTrue, "Progressing", "", h.clock.Now())
+	h.reg.ResetRequests()
+	h.clock.Advance(time.Hour) // a scan would be due
+	out := h.engine.ReconcileRepository(t.Context(), h.store, repo)
+	if out.Err != nil || out.RequeueAfter != 0 {
+		t.Errorf("Outcome = %+v, want nothing to do", out)
+	}
+	if n := len(h.reg.Requests()); n != 0 {
+		t.Errorf("a suspended repository asked the registry %d times", n)
+	}
+	if got := condition(repo, imagev1.ReadyCondition); got == nil || *got != ready {
+		t.Errorf("Ready = %+v, want it as it was, %+v", got, ready)
+	}
+	if condition(repo, imagev1.ReconcilingCondition) != nil || condition(repo, imagev1.StalledCondition) != nil {
+		t.Errorf("conditions = %+v, want no Reconciling or Stalled", repo.Status.Conditions)
+	}
+}
+
+// Deleting a repository forgets its stored tags; a repository never
+// scanned is no error.
+func TestDeleteRepositoryForgetsTags(t *testing.T) {
+	h := newHarness(t)
+	h.reg.PushTags(t, "team/web", "1.0.0")
+	repo := newRepo("web", h.reg.Repo("team/web"))
+	wantReady(t, "scan", repo, h.engine.ReconcileRepository(t.Context(), h.store, repo))
+	if err := h.engine.DeleteRepository(repo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.engine.opts.Tags.Tags(key(repo.Namespace, repo.Name)); !errors.Is(err, scanner.ErrNoTags) {
+		t.Errorf("tags after DeleteRepository: %v, want ErrNoTags", err)
+	}
+	if err := h.engine.DeleteRepository(newRepo("never", h.reg.Repo("team/never"))); err != nil {
+		t.Errorf("DeleteRepository of a repository never scanned: %v", err)
+	}
+}
