@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -667,5 +669,54 @@ func TestDeleteRepositoryForgetsTags(t *testing.T) {
 	}
 	if err := h.engine.DeleteRepository(newRepo("never", h.reg.Repo("team/never"))); err != nil {
 		t.Errorf("DeleteRepository of a repository never scanned: %v", err)
+	}
+}
+
+// A private registry over TLS: credentials from the imagePullSecrets of
+// spec.serviceAccountName, its CA from spec.certSecretRef. A wrong password
+// is AuthenticationFailed and retried, without the password in the status;
+// a registry asking to slow down is retried no sooner than it asked.
+func TestPrivateRegistryCredentials(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	reg := registry.Start(t, registry.WithTLS(), registry.WithBasicAuth("ci", "s3cret-pull"))
+	reg.PushTags(t, "team/private", "1.0.0", "1.1.0")
+	dockerConfig := func(password string) map[string][]byte {
+		auth := base64.StdEncoding.EncodeToString([]byte("ci:" + password))
+		return map[string][]byte{".dockerconfigjson": fmt.Appendf(nil, `{"auths": {%q: {"auth": %q}}}`, reg.Host(), auth)}
+	}
+	h.store.secrets[key("apps", "pull")] = dockerConfig("s3cret-pull")
+	h.store.secrets[key("apps", "wrong")] = dockerConfig("not-the-s3cret")
+	h.store.secrets[key("apps", "ca")] = map[string][]byte{"ca.crt": reg.CACertPEM()}
+	h.store.sas[key("apps", "builder")] = []string{"pull"}
+
+	repo := newRepo("private", reg.Repo("team/private"))
+	repo.Spec.Insecure = false
+	repo.Spec.ServiceAccountName = "builder"
+	repo.Spec.CertSecretRef = &imagev1.LocalObjectReference{Name: "ca"}
+	wantReady(t, "scan with the service account's pull secret", repo, h.engine.ReconcileRepository(ctx, h.store, repo))
+	if got := repo.Status.LastScanResult; got == nil || got.TagCount != 2 {
+		t.Errorf("lastScanResult = %+v, want 2 tags", got)
+	}
+
+	bad := newRepo("wrong", reg.Repo("team/private"))
+	bad.Spec.Insecure = false
+	bad.Spec.SecretRef = &imagev1.LocalObjectReference{Name: "wrong"}
+	bad.Spec.CertSecretRef = &imagev1.LocalObjectReference{Name: "ca"}
+	out := h.engine.ReconcileRepository(ctx, h.store, bad)
+	c := condition(bad, imagev1.ReadyCondition)
+	if out.Err == nil || out.Terminal || c == nil || c.Reason != imagev1.AuthenticationFailedReason {
+		t.Errorf("wrong password: Outcome %+v, Ready %+v; want a retried AuthenticationFailed", out, c)
+	}
+	if c != nil && strings.Contains(c.Message, "not-the-s3cret") {
+		t.Errorf("the password is in the status: %q", c.Message)
+	}
+
+	reg.InjectFault(registry.Fault{Path: regexp.MustCompile(`/tags/list$`), Status: 429, RetryAfter: 2 * time.Minute})
+	repo.Annotations = map[string]string{imagev1.ReconcileRequestAnnotation: "again"}
+	out = h.engine.ReconcileRepository(ctx, h.store, repo)
+	c = condition(repo, imagev1.ReadyCondition)
+	if out.Err == nil || out.RequeueAfter < 2*time.Minute || c == nil || c.Reason != imagev1.ReadOperationFailedReason {
+		t.Errorf("429 with Retry-After: Outcome %+v, Ready %+v; want ReadOperationFailed retried after at least 2m", out, c)
 	}
 }
