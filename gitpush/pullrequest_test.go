@@ -2,10 +2,16 @@ package gitpush
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +193,131 @@ func TestPRTarget(t *testing.T) {
 	}
 	if _, _, err := prTarget(Remote{URL: "https://x/a/b"}, PullRequest{Provider: "bitbucket"}); err == nil {
 		t.Error("prTarget with an unknown provider: no error")
+	}
+}
+
+// The forge's REST API is reached with the remote's own TLS and proxy
+// settings when no HTTP client is given: certificates are verified
+// against Auth.CACert, and an Auth.Proxy is used with its credentials.
+func TestPullRequestOverTLSAndProxy(t *testing.T) {
+	gt := forge.StartGitea(t, "gitea-token")
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: gt.Server.Certificate().Raw})
+	c := newClient(t) // no WithHTTPClient: the client is built from Auth
+	remote := Remote{URL: "https://gitea.example.com/org/app.git", Auth: &Auth{BearerToken: "gitea-token"}}
+	pr := PullRequest{Provider: ProviderGitea, APIURL: gt.URL(), Head: "auto", Base: "main", Title: "t"}
+
+	if _, err := c.EnsurePullRequest(t.Context(), remote, pr); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the forge's CA: error = %v, want a certificate error", err)
+	}
+
+	remote.Auth.CACert = caPEM
+	if r, err := c.EnsurePullRequest(t.Context(), remote, pr); err != nil || !r.Created {
+		t.Fatalf("with the forge's CA: %+v, %v", r, err)
+	}
+
+	proxy := startConnectProxy(t, "pxuser", "px-s3cret")
+	remote.Auth.Proxy = &Proxy{URL: proxy.URL, Username: "pxuser", Password: "px-s3cret"}
+	pr.Title = "through the proxy"
+	if r, err := c.EnsurePullRequest(t.Context(), remote, pr); err != nil || r.Created {
+		t.Fatalf("through the proxy: %+v, %v; want the pull request updated", r, err)
+	}
+	if got := proxy.tunnels(); len(got) == 0 || got[0] != gt.Server.Listener.Addr().String() {
+		t.Errorf("proxy tunnels = %v, want one to %s", got, gt.Server.Listener.Addr())
+	}
+	remote.Auth.Proxy.Password = "wrong-px"
+	if _, err := c.EnsurePullRequest(t.Context(), remote, pr); err == nil || strings.Contains(err.Error(), "wrong-px") {
+		t.Errorf("wrong proxy password: error = %v, want one without the password", err)
+	}
+}
+
+// connectProxy is a minimal HTTP CONNECT proxy with basic authentication,
+// recording the tunnels it opened.
+type connectProxy struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func (p *connectProxy) tunnels() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.seen)
+}
+
+func startConnectProxy(t *testing.T, user, password string) *connectProxy {
+	t.Helper()
+	p := &connectProxy{}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Header.Get("Proxy-Authorization") != want {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="proxy"`)
+			http.Error(w, "proxy authentication required", http.StatusProxyAuthRequired)
+			return
+		}
+		upstream, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		p.mu.Lock()
+		p.seen = append(p.seen, r.Host)
+		p.mu.Unlock()
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			upstream.Close()
+			http.Error(w, "no hijacking", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		conn, buf, err := hj.Hijack()
+		if err != nil {
+			upstream.Close()
+			return
+		}
+		// Each direction closes both ends when it ends, so the other ends
+		// too.
+		go func() {
+			_, _ = io.Copy(upstream, buf)
+			upstream.Close()
+			conn.Close()
+		}()
+		go func() {
+			_, _ = io.Copy(conn, upstream)
+			upstream.Close()
+			conn.Close()
+		}()
+	}))
+	t.Cleanup(p.Server.Close)
+	return p
+}
+
+// Git over HTTPS goes through Auth.Proxy too: listing, fetch and push are
+// tunnelled, and the change lands.
+func TestRunThroughConnectProxy(t *testing.T) {
+	srv := gitserver.Start(t, gitserver.WithBasicAuth("bot", "s3cret-pass"), gitserver.WithTLS())
+	srv.CreateRepo(t, "app", map[string]string{"app.yaml": "v1\n"})
+	proxy := startConnectProxy(t, "pxuser", "px-s3cret")
+	remote := httpRemote(srv, "app")
+	remote.Auth.Proxy = &Proxy{URL: proxy.URL, Username: "pxuser", Password: "px-s3cret"}
+	c := newClient(t)
+	if _, err := c.Run(t.Context(), Request{Remote: remote, Commit: testAuthor, Change: appendLine("app.yaml", "v2", "bump")}); err != nil {
+		t.Fatalf("Run through the proxy: %v", err)
+	}
+	if got := srv.FileAt(t, "app", "main", "app.yaml"); got != "v1\nv2\n" {
+		t.Errorf("app.yaml = %q", got)
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(srv.HTTP.URL(""), "https://"), "http://")
+	host, _, _ = strings.Cut(host, "/")
+	if got := proxy.tunnels(); len(got) < 2 || slices.ContainsFunc(got, func(h string) bool { return h != host }) {
+		t.Errorf("proxy tunnels = %v, want every exchange to %s through it", got, host)
+	}
+	remote.Auth.Proxy.Password = "wrong-px-s3cret"
+	_, err := c.Run(t.Context(), Request{Remote: remote, Commit: testAuthor, Change: appendLine("app.yaml", "v3", "bump")})
+	if err == nil || strings.Contains(err.Error(), "wrong-px-s3cret") {
+		t.Errorf("Run with a wrong proxy password: error = %v, want one without the password", err)
 	}
 }
