@@ -308,7 +308,7 @@ func stateExitError(err error) error {
 
 // newRunEngine wires the engine with the user's credentials.
 func newRunEngine(opts runOptions, st *runner.State, cacheDir string) (*engine.Engine, func(), error) {
-	var dockerConfig *scanner.DockerConfig
+	var dockerConfig func() *scanner.DockerConfig
 	path := opts.dockerConfig
 	if path == "" {
 		if dir := opts.getenv("DOCKER_CONFIG"); dir != "" {
@@ -321,11 +321,11 @@ func newRunEngine(opts runOptions, st *runner.State, cacheDir string) (*engine.E
 		}
 	}
 	if path != "" {
-		cfg, err := scanner.LoadDockerConfigFile(path)
+		f, err := runner.LoadDockerConfigFile(path)
 		if err != nil {
 			return nil, nil, &exitError{code: exitRunInvalid, msg: err.Error()}
 		}
-		dockerConfig = cfg
+		dockerConfig = f.Current
 	}
 	gitAuth, err := runner.GitAuthFromEnv(opts.getenv, opts.home)
 	if err != nil {

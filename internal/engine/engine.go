@@ -37,10 +37,11 @@ type Options struct {
 	// DefaultServiceAccount is used for an ImageRepository without
 	// spec.serviceAccountName (multi-tenancy lockdown). Empty means none.
 	DefaultServiceAccount string
-	// DockerConfig is consulted for registries with no credentials from a
-	// Secret (the runner passes the user's ~/.docker/config.json). Nil:
-	// none.
-	DockerConfig *scanner.DockerConfig
+	// DockerConfig is consulted, at each scan, for registries with no
+	// credentials from a Secret (the runner passes the user's
+	// ~/.docker/config.json, read again when it changes). Nil, or a nil
+	// result: none.
+	DockerConfig func() *scanner.DockerConfig
 	// GitAuth is used for remotes with no secretRef (the runner passes
 	// credentials from the environment). Nil: anonymous.
 	GitAuth func(url string) *gitpush.Auth

@@ -720,3 +720,32 @@ func TestPrivateRegistryCredentials(t *testing.T) {
 		t.Errorf("429 with Retry-After: Outcome %+v, Ready %+v; want ReadOperationFailed retried after at least 2m", out, c)
 	}
 }
+
+// The docker config is asked for at each scan: credentials that change
+// between scans (a new login) are used by the next one.
+func TestDockerConfigAskedAtEachScan(t *testing.T) {
+	h := newHarness(t)
+	reg := registry.Start(t, registry.WithBasicAuth("ci", "right-pw"))
+	reg.PushTags(t, "team/app", "1.0.0")
+	var mu sync.Mutex
+	password := "stale-pw"
+	e, err := New(Options{Scanner: h.engine.opts.Scanner, Tags: h.engine.opts.Tags, Git: h.engine.opts.Git, Now: h.clock.Now,
+		DockerConfig: func() *scanner.DockerConfig {
+			mu.Lock()
+			defer mu.Unlock()
+			return &scanner.DockerConfig{Auths: map[string]scanner.DockerAuth{reg.Host(): {Username: "ci", Password: password}}}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := newRepo("app", reg.Repo("team/app"))
+	e.ReconcileRepository(t.Context(), h.store, repo)
+	if c := condition(repo, imagev1.ReadyCondition); c == nil || c.Reason != imagev1.AuthenticationFailedReason {
+		t.Fatalf("with the stale password: Ready = %+v, want AuthenticationFailed", c)
+	}
+	mu.Lock()
+	password = "right-pw"
+	mu.Unlock()
+	h.clock.Advance(time.Minute)
+	wantReady(t, "after a new login", repo, e.ReconcileRepository(t.Context(), h.store, repo))
+}

@@ -156,7 +156,9 @@ func (e *Engine) scanTarget(ctx context.Context, store Store, repo *imagev1.Imag
 		}
 	}
 	if e.opts.DockerConfig != nil {
-		auths = append(auths, scanner.Auth{DockerConfigs: []*scanner.DockerConfig{e.opts.DockerConfig}})
+		if cfg := e.opts.DockerConfig(); cfg != nil {
+			auths = append(auths, scanner.Auth{DockerConfigs: []*scanner.DockerConfig{cfg}})
+		}
 	}
 	if len(auths) > 0 {
 		t.Auth = scanner.MergeAuth(auths[0], auths[1:]...)

@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/dockhand-dev/dockhand/gitpush"
+	"github.com/dockhand-dev/dockhand/scanner"
 )
 
 // Environment variables GitAuthFromEnv reads.
@@ -167,4 +170,49 @@ func readFirst(explicit, home string, defaults ...string) ([]byte, error) {
 		return b, err
 	}
 	return nil, nil
+}
+
+// DockerConfigFile is the user's docker config file, read again when it
+// changes, so that a long run picks up a `docker login` made meanwhile (a
+// registry token renewed by a scheduled job, say) without a restart.
+type DockerConfigFile struct {
+	path string
+
+	mu      sync.Mutex
+	cfg     *scanner.DockerConfig
+	size    int64
+	modTime time.Time
+}
+
+// LoadDockerConfigFile reads the docker config at path; it fails when the
+// file cannot be read or parsed.
+func LoadDockerConfigFile(path string) (*DockerConfigFile, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading docker config: %w", err)
+	}
+	cfg, err := scanner.LoadDockerConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &DockerConfigFile{path: path, cfg: cfg, size: info.Size(), modTime: info.ModTime()}, nil
+}
+
+// Current returns the config as the file holds it now: read again when its
+// size or modification time changed. A file that cannot be read or parsed
+// (half written, say) leaves the last good config in use, and is read again
+// at the next call. It is safe for concurrent use.
+func (f *DockerConfigFile) Current() *scanner.DockerConfig {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, err := os.Stat(f.path)
+	if err != nil || (info.Size() == f.size && info.ModTime().Equal(f.modTime)) {
+		return f.cfg
+	}
+	cfg, err := scanner.LoadDockerConfigFile(f.path)
+	if err != nil {
+		return f.cfg
+	}
+	f.cfg, f.size, f.modTime = cfg, info.Size(), info.ModTime()
+	return f.cfg
 }

@@ -1,9 +1,12 @@
 package runner
 
 import (
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -90,5 +93,61 @@ func TestRemoteScheme(t *testing.T) {
 		if s != tc.scheme || h != tc.host {
 			t.Errorf("remoteScheme(%q) = %q, %q; want %q, %q", tc.in, s, h, tc.scheme, tc.host)
 		}
+	}
+}
+
+// The docker config is read again when it changes, so a long run sees a
+// new `docker login`; a file caught half written keeps the last good one.
+func TestDockerConfigFileFollowsTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	write := func(content string, mod time.Time) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := func(user string) string {
+		return fmt.Sprintf(`{"auths": {"registry.example": {"auth": %q}}}`, base64.StdEncoding.EncodeToString([]byte(user+":pw")))
+	}
+	user := func(f *DockerConfigFile) string {
+		t.Helper()
+		cfg := f.Current()
+		if cfg == nil {
+			t.Fatal("Current() = nil")
+		}
+		return cfg.Auths["registry.example"].Username
+	}
+	start := time.Now().Add(-time.Hour)
+	write(login("first"), start)
+	if _, err := LoadDockerConfigFile(filepath.Join(filepath.Dir(path), "missing.json")); err == nil {
+		t.Error("LoadDockerConfigFile of a missing file: no error")
+	}
+	f, err := LoadDockerConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := user(f); got != "first" {
+		t.Fatalf("user = %q, want first", got)
+	}
+	write(login("second"), start.Add(time.Minute))
+	if got := user(f); got != "second" {
+		t.Errorf("after a new login, user = %q, want second", got)
+	}
+	write(`{"auths": {"registry.exa`, start.Add(2*time.Minute))
+	if got := user(f); got != "second" {
+		t.Errorf("with the file half written, user = %q, want the last good one, second", got)
+	}
+	write(login("third"), start.Add(3*time.Minute))
+	if got := user(f); got != "third" {
+		t.Errorf("once the file is whole again, user = %q, want third", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := user(f); got != "third" {
+		t.Errorf("with the file gone, user = %q, want the last one read, third", got)
 	}
 }
