@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,6 +52,13 @@ func (r *automationReconciler) setup(mgr ctrl.Manager, opts controller.Options, 
 	}
 	// Flux may be installed after us: look for the kind now and then, and
 	// watch it once it is there.
+	// One small request per look (the group version's resource list, 404
+	// while it is not served), not a discovery of every group.
+	dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("making a discovery client: %w", err)
+	}
+	gv := GitRepositoryGVK.GroupVersion().String()
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		logger := mgr.GetLogger()
 		tick := time.NewTicker(kindPoll)
@@ -59,6 +68,9 @@ func (r *automationReconciler) setup(mgr ctrl.Manager, opts controller.Options, 
 			case <-ctx.Done():
 				return nil
 			case <-tick.C:
+			}
+			if list, err := dc.ServerResourcesForGroupVersion(gv); err != nil || !servesResource(list, GitRepositoryGVK.Kind) {
+				continue
 			}
 			ok, err := servesKind(mgr, GitRepositoryGVK)
 			if err != nil {
@@ -76,6 +88,16 @@ func (r *automationReconciler) setup(mgr ctrl.Manager, opts controller.Options, 
 			return nil
 		}
 	}))
+}
+
+// servesResource reports whether a resource list has kind.
+func servesResource(list *metav1.APIResourceList, kind string) bool {
+	for _, r := range list.APIResources {
+		if r.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // watchSources makes a spec change of a GitRepository run the automations
