@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/dockhand-dev/dockhand/internal/crdschema"
@@ -137,13 +138,24 @@ func statStamp(paths []string) (sum string, files []string, listErr error) {
 		fmt.Fprintf(h, "error %v\n", listErr)
 		return hex.EncodeToString(h.Sum(nil)), nil, listErr
 	}
+	// One line per file, built in one buffer: a long run looks every few
+	// seconds, over what may be thousands of files.
+	var line []byte
 	for _, f := range files {
+		line = strconv.AppendQuote(line[:0], f)
 		info, err := os.Stat(f)
 		if err != nil {
-			fmt.Fprintf(h, "%q error %v\n", f, err)
-			continue
+			line = append(line, " error "...)
+			line = append(line, err.Error()...)
+		} else {
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, info.Size(), 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, info.ModTime().UnixNano(), 10)
+			line = append(line, ' ')
+			line = strconv.AppendUint(line, uint64(info.Mode()), 8)
 		}
-		fmt.Fprintf(h, "%q %d %d %v\n", f, info.Size(), info.ModTime().UnixNano(), info.Mode())
+		h.Write(append(line, '\n'))
 	}
 	return hex.EncodeToString(h.Sum(nil)), files, nil
 }
