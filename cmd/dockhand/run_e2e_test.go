@@ -354,17 +354,8 @@ spec:
   image: %s
   interval: 5m
 ---
-apiVersion: image.dockhand.dev/v1
-kind: ImagePolicy
-metadata:
-  name: app
-spec:
-  imageRepositoryRef:
-    name: app
-  policy:
-    semver:
-      range: ">=1.0.0"
-`, reg.Repo("team/app"))+automation("https", git.HTTP.URL("over-https"))+automation("ssh", git.SSH.URL("over-ssh")))
+`, reg.Repo("team/app"))+policyYAML("image.dockhand.dev/v1", "app", `semver:
+  range: ">=1.0.0"`)+automation("https", git.HTTP.URL("over-https"))+automation("ssh", git.SSH.URL("over-ssh")))
 
 	run := func(state string, extraEnv ...string) procResult {
 		t.Helper()

@@ -55,27 +55,10 @@ spec:
 }
 
 func (f *runFixture) objects() string {
-	return fmt.Sprintf(`apiVersion: image.dockhand.dev/v1
-kind: ImageRepository
-metadata:
-  name: app
-spec:
-  image: %s
-  interval: 5m
-  insecure: true
----
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata:
-  name: app
-spec:
-  imageRepositoryRef:
-    name: app
-  policy:
-    semver:
-      range: ">=1.0.0"
----
-`, f.reg.Repo("team/app")) + automationYAML("", "fleet", f.git.HTTP.URL("fleet"), "./apps")
+	return repositoryYAML("app", f.reg.Repo("team/app")) + "---\n" +
+		policyYAML("image.toolkit.fluxcd.io/v1", "app", `semver:
+  range: ">=1.0.0"`) + "---\n" +
+		automationYAML("", "fleet", f.git.HTTP.URL("fleet"), "./apps")
 }
 
 func (f *runFixture) write(name, content string) {
