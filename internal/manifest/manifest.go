@@ -105,6 +105,10 @@ type Options struct {
 	// Validator checks our kinds; nil means one built from the embedded
 	// CRDs (crdschema.New).
 	Validator *crdschema.Validator
+	// OnFile, when set, is given each file's path and contents as Load
+	// reads them, in the order of Files (a caller fingerprinting what was
+	// loaded need not read the files again). Default nil.
+	OnFile func(path string, raw []byte)
 }
 
 // Load reads every .yaml, .yml and .json file under paths (files or
@@ -131,6 +135,9 @@ func Load(ctx context.Context, paths []string, opts Options) (*Objects, []Proble
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading %s: %w", f, err)
+		}
+		if opts.OnFile != nil {
+			opts.OnFile(f, raw)
 		}
 		l.file(ctx, f, raw)
 	}

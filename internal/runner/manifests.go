@@ -79,22 +79,29 @@ type stamp struct {
 // with what this Load saw, so invalid files are loaded again only once
 // they change again.
 func (m *Manifests) Load(ctx context.Context) (*manifest.Objects, error) {
+	// The stat part is taken before the files are read: an edit made while
+	// they are being read is seen by the next Changed.
 	stat, files, listErr := statStamp(m.Paths)
-	// Taken before the files are read: an edit made while they are being
-	// read is seen by the next Changed.
-	m.seen = stamp{stat: stat, content: contentStamp(files, listErr)}
 	m.candidate = ""
 	if m.Options.Validator == nil {
 		v, err := crdschema.New()
 		if err != nil {
+			m.seen = stamp{stat: stat, content: contentStamp(files, listErr)}
 			return nil, fmt.Errorf("loading CRD schemas: %w", err)
 		}
 		m.Options.Validator = v
 	}
-	objs, problems, err := manifest.Load(ctx, m.Paths, m.Options)
+	// The contents are hashed as they are loaded: the fingerprint is of
+	// exactly what was loaded, and the files are read once.
+	h := sha256.New()
+	opts := m.Options
+	opts.OnFile = func(path string, raw []byte) { hashContent(h, path, raw) }
+	objs, problems, err := manifest.Load(ctx, m.Paths, opts)
 	if err != nil {
+		m.seen = stamp{stat: stat, content: contentStamp(files, listErr)}
 		return nil, err
 	}
+	m.seen = stamp{stat: stat, content: hex.EncodeToString(h.Sum(nil))}
 	if len(problems) > 0 {
 		return nil, &ManifestError{Problems: problems}
 	}
@@ -181,9 +188,13 @@ func hashFile(w io.Writer, path string) error {
 	if err != nil {
 		return err
 	}
-	// The path and length frame the contents, so two files never hash
-	// like one.
+	hashContent(w, path, raw)
+	return nil
+}
+
+// hashContent writes one file to a content fingerprint. The path and
+// length frame the contents, so two files never hash like one.
+func hashContent(w io.Writer, path string, raw []byte) {
 	fmt.Fprintf(w, "%q %d\n", path, len(raw))
-	_, err = w.Write(raw)
-	return err
+	_, _ = w.Write(raw)
 }
