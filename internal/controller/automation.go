@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
@@ -113,11 +112,8 @@ func (r *automationReconciler) watchSources(mgr ctrl.Manager, c controller.Contr
 // Reconcile runs one ImageUpdateAutomation.
 func (r *automationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	auto := &imagev1.ImageUpdateAutomation{}
-	if err := r.client.Get(ctx, req.NamespacedName, auto); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.metrics.forget(imagev1.ImageUpdateAutomationKind, req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if found, err := r.load(ctx, req, imagev1.ImageUpdateAutomationKind, auto); !found {
+		return ctrl.Result{}, err
 	}
 	if auto.Spec.Suspend {
 		log.FromContext(ctx).V(1).Info("Reconciliation is suspended")

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,11 +36,8 @@ func (r *policyReconciler) setup(mgr ctrl.Manager, opts controller.Options) erro
 // Reconcile evaluates one ImagePolicy.
 func (r *policyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pol := &imagev1.ImagePolicy{}
-	if err := r.client.Get(ctx, req.NamespacedName, pol); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.metrics.forget(imagev1.ImagePolicyKind, req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if found, err := r.load(ctx, req, imagev1.ImagePolicyKind, pol); !found {
+		return ctrl.Result{}, err
 	}
 	if pol.Spec.Suspend {
 		log.FromContext(ctx).V(1).Info("Reconciliation is suspended")

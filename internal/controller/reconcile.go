@@ -35,6 +35,19 @@ type base struct {
 	metrics  *Metrics
 }
 
+// load reads the object of req into obj. It returns false, and forgets the
+// object's metrics, when the object is gone: there is nothing to do.
+func (b base) load(ctx context.Context, req ctrl.Request, kind string, obj client.Object) (bool, error) {
+	if err := b.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			b.metrics.forget(kind, req.NamespacedName)
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // maxEventNote keeps an Event's note under the API server's 1 KiB limit.
 const maxEventNote = 1000
 
